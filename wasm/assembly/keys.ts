@@ -1,0 +1,75 @@
+// The 40-byte route key (layout KEY_*): client address (16), target address
+// (16), client port u16, target port u16, family u8, 3 bytes zero.
+// All key functions take pointers into linear memory; no allocation.
+import { KEY_SIZE, KEY_TARGET_ADDR, KEY_CLIENT_PORT, KEY_TARGET_PORT, KEY_FAMILY, KEY_CLIENT_ADDR } from '../shared/layout'
+
+/** Hash of the first 36 bytes (addresses and ports), as nine u32 words. */
+@inline export function keyHash (k: usize): u32 {
+  let h: u32 = 0x9e3779b1
+  h = mix(h, load<u32>(k, 0))
+  h = mix(h, load<u32>(k, 4))
+  h = mix(h, load<u32>(k, 8))
+  h = mix(h, load<u32>(k, 12))
+  h = mix(h, load<u32>(k, 16))
+  h = mix(h, load<u32>(k, 20))
+  h = mix(h, load<u32>(k, 24))
+  h = mix(h, load<u32>(k, 28))
+  h = mix(h, load<u32>(k, 32))
+  // murmur3 finaliser
+  h ^= h >> 16
+  h *= 0x85ebca6b
+  h ^= h >> 13
+  h *= 0xc2b2ae35
+  h ^= h >> 16
+  return h
+}
+
+@inline function mix (h: u32, w: u32): u32 {
+  w *= 0xcc9e2d51
+  w = rotl<u32>(w, 15)
+  w *= 0x1b873593
+  h ^= w
+  h = rotl<u32>(h, 13)
+  return h * 5 + 0xe6546b64
+}
+
+/** True when the 36 key bytes at a and b are equal. */
+@inline export function keyEquals (a: usize, b: usize): bool {
+  return load<u64>(a, 0) == load<u64>(b, 0) &&
+    load<u64>(a, 8) == load<u64>(b, 8) &&
+    load<u64>(a, 16) == load<u64>(b, 16) &&
+    load<u64>(a, 24) == load<u64>(b, 24) &&
+    load<u32>(a, 32) == load<u32>(b, 32)
+}
+
+/** Copies the 40 key bytes from src to dst. */
+@inline export function keyCopy (dst: usize, src: usize): void {
+  store<u64>(dst, load<u64>(src, 0), 0)
+  store<u64>(dst, load<u64>(src, 8), 8)
+  store<u64>(dst, load<u64>(src, 16), 16)
+  store<u64>(dst, load<u64>(src, 24), 24)
+  store<u64>(dst, load<u64>(src, 32), 32)
+}
+
+/** Zeroes the target address (DNAT mode: the route ignores the target IP). */
+@inline export function keyClearTarget (k: usize): void {
+  store<u64>(k + <usize>KEY_TARGET_ADDR, 0, 0)
+  store<u64>(k + <usize>KEY_TARGET_ADDR, 0, 8)
+}
+
+/**
+ * Writes an IPv4 key: addresses given as the 4 raw network-order bytes read
+ * as a little-endian u32 (what load<u32> of the IP header gives), ports in
+ * host order.
+ */
+@inline export function keySetV4 (k: usize, clientAddr: u32, clientPort: u32, targetAddr: u32, targetPort: u32): void {
+  store<u64>(k + <usize>KEY_CLIENT_ADDR, 0)
+  store<u64>(k + <usize>KEY_CLIENT_ADDR, (<u64>clientAddr << 32) | 0xffff0000, 8)
+  store<u64>(k + <usize>KEY_TARGET_ADDR, 0)
+  store<u64>(k + <usize>KEY_TARGET_ADDR, (<u64>targetAddr << 32) | 0xffff0000, 8)
+  store<u16>(k + <usize>KEY_CLIENT_PORT, <u16>clientPort)
+  store<u16>(k + <usize>KEY_TARGET_PORT, <u16>targetPort)
+  store<u32>(k + <usize>KEY_FAMILY, 4)
+}
+
+export const KEY_BYTES: usize = <usize>KEY_SIZE
