@@ -1,8 +1,12 @@
-// Entry of the WASM core: every public function.
+// Entry of the WASM core: the public functions (CoreExports in packages/core).
 export { coreInit, coreArenaBytes } from './core'
-export * from './parse'
-export * from './checksum'
-export * from './router'
-export * from './delay'
+export { parsePacket } from './parse'
+export {
+  checksumCompute, ipChecksumCompute, ipChecksumVerify, tcpChecksumCompute, tcpChecksumVerify,
+  checksumAdjust16, checksumAdjust32, ipRewriteAddr, tcpRewritePort
+} from './checksum'
+export { routerAdd, routerLookup, routerDelete, routerDeleteConn, routerExpire, routerLookupBatch } from './router'
+export { delayStore, delayExpire } from './delay'
 export { connSetFormat, outReset } from './record'
-export * from './batch'
+export { routeClientAdd, passlistCommit, batchProcess } from './batch'
+export { nfqConfigBuild, nfqParseBatch, nfqVerdictBuild, nfqStat, nfqCounter } from './nfq'

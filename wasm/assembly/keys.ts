@@ -33,6 +33,29 @@ import { KEY_SIZE, KEY_TARGET_ADDR, KEY_CLIENT_PORT, KEY_TARGET_PORT, KEY_FAMILY
   return h * 5 + 0xe6546b64
 }
 
+/**
+ * Hash of the key with the target address taken as zero (DNAT mode): equal to
+ * keyHash of the key after keyClearTarget, without touching the key.
+ */
+@inline export function keyHashNoTarget (k: usize): u32 {
+  let h: u32 = 0x9e3779b1
+  h = mix(h, load<u32>(k, 0))
+  h = mix(h, load<u32>(k, 4))
+  h = mix(h, load<u32>(k, 8))
+  h = mix(h, load<u32>(k, 12))
+  h = mix(h, 0)
+  h = mix(h, 0)
+  h = mix(h, 0)
+  h = mix(h, 0)
+  h = mix(h, load<u32>(k, 32))
+  h ^= h >> 16
+  h *= 0x85ebca6b
+  h ^= h >> 13
+  h *= 0xc2b2ae35
+  h ^= h >> 16
+  return h
+}
+
 /** True when the 36 key bytes at a and b are equal. */
 @inline export function keyEquals (a: usize, b: usize): bool {
   return load<u64>(a, 0) == load<u64>(b, 0) &&
@@ -40,6 +63,30 @@ import { KEY_SIZE, KEY_TARGET_ADDR, KEY_CLIENT_PORT, KEY_TARGET_PORT, KEY_FAMILY
     load<u64>(a, 16) == load<u64>(b, 16) &&
     load<u64>(a, 24) == load<u64>(b, 24) &&
     load<u32>(a, 32) == load<u32>(b, 32)
+}
+
+/** keyEquals ignoring the target address (DNAT mode): client address and both ports. */
+@inline export function keyEqualsNoTarget (a: usize, b: usize): bool {
+  return load<u64>(a, 0) == load<u64>(b, 0) &&
+    load<u64>(a, 8) == load<u64>(b, 8) &&
+    load<u32>(a, 32) == load<u32>(b, 32)
+}
+
+/**
+ * Copies the 36 compared key bytes (not the family word) from src to dst,
+ * with the target address zeroed when clearTarget (the DNAT-normalised key).
+ */
+@inline export function keyCopy36 (dst: usize, src: usize, clearTarget: bool): void {
+  store<u64>(dst, load<u64>(src, 0), 0)
+  store<u64>(dst, load<u64>(src, 8), 8)
+  if (clearTarget) {
+    store<u64>(dst, 0, 16)
+    store<u64>(dst, 0, 24)
+  } else {
+    store<u64>(dst, load<u64>(src, 16), 16)
+    store<u64>(dst, load<u64>(src, 24), 24)
+  }
+  store<u32>(dst, load<u32>(src, 32), 32)
 }
 
 /** Copies the 40 key bytes from src to dst. */

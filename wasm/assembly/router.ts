@@ -1,9 +1,306 @@
-// PLACEHOLDER until the router lands: see the contract in the comments.
-/** Bytes the router needs in the arena for `buckets` buckets and `maxRoutes` entries. */
-export function routerBytes (buckets: u32, maxRoutes: u32): usize { return <usize>buckets * 4 + <usize>maxRoutes * 64 }
-/** Places the router at `base` (zeroed memory). */
-export function routerSetup (base: usize, buckets: u32, maxRoutes: u32, timeoutMs: u32, dnat: bool): void {}
-/** Adds or refreshes key k -> conn; returns a Status. */
-export function routerAddKey (k: usize, conn: i32, now: u32): i32 { return 0 }
-/** Connection of key k (refreshing it) or -1. */
-export function routerLookupKey (k: usize, now: u32): i32 { return -1 }
+// The router (INTERCEPT.md §6): an exact hash map from the 36 compared key
+// bytes (client address, target address, both ports) to a control-connection
+// id, with an LRU cap and an idle timeout. Everything lives in the arena at
+// `base`; no allocation.
+//
+// Arena layout (all pointers are absolute u32 addresses, 0 = none):
+//   [base, base + B)        bucket heads, one u32 entry pointer per bucket
+//                           (B = buckets * 4 rounded up to 8)
+//   [base + B, ... + 64*M)  the entry pool, M = maxRoutes entries of 64 bytes:
+//     +0  36 bytes  key (DNAT mode: target address stored as zero)
+//     +36 i32       conn
+//     +40 u32       last use (host ms clock)
+//     +44 u32       keyHash of the (normalised) key
+//     +48 u32       next entry in the bucket chain
+//     +52 u32       previous entry in the bucket chain (0: the bucket holds it)
+//     +56 u32       LRU: the next older entry (0: this is the oldest)
+//     +60 u32       LRU: the next newer entry (0: this is the newest); free-list link when free
+//
+// Entries never used yet are handed out by a bump pointer; removed entries go
+// to a free list. The LRU list runs oldest → newest; every add and every hit
+// moves the entry to the newest end, so with a monotonic clock the list is
+// also ordered by last use and idle expiry pops from the oldest end.
+import { Status } from '../shared/status'
+import { KEY_OFF, KEY_SIZE, CONNS_MAX } from '../shared/layout'
+import { Counter } from '../shared/enums'
+import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyCopy36 } from './keys'
+import { count, gaugeSet } from './counters'
+import { modeSetDnat, clockSet, arenaReset, regionReadable, regionWritable } from './mode'
+
+const ENTRY_SIZE: usize = 64
+const E_CONN = 36
+const E_LAST = 40
+const E_HASH = 44
+const E_NEXT = 48
+const E_PREV = 52
+const E_OLDER = 56
+const E_NEWER = 60
+
+let ready = false
+let dnat = false
+let bucketsPtr: usize = 0
+let nBuckets: u64 = 0
+let bump: usize = 0 //     next never-used entry
+let poolEnd: usize = 0
+let freeHead: usize = 0
+let oldest: usize = 0
+let newest: usize = 0
+let live: u32 = 0
+let maxLive: u32 = 0
+/** An entry is stale when (now - last) > idleMax; 0xffffffff when there is no timeout. */
+let idleMax: u32 = 0xffffffff
+
+@inline function bucketsSize (buckets: u32): u64 {
+  return ((<u64>buckets << 2) + 7) & ~(<u64>7)
+}
+
+/** Bytes the router needs in the arena for `buckets` buckets and `maxRoutes` entries (saturates at 4 GiB − 1). */
+export function routerBytes (buckets: u32, maxRoutes: u32): usize {
+  const total = bucketsSize(buckets) + <u64>maxRoutes * <u64>ENTRY_SIZE
+  return total > <u64>0xffffffff ? <usize>0xffffffff : <usize>total
+}
+
+/** Places the router at `base` (zeroed memory of routerBytes bytes). May be called again to start over. */
+export function routerSetup (base: usize, buckets: u32, maxRoutes: u32, timeoutMs: u32, dnatMode: bool): void {
+  ready = buckets != 0 && maxRoutes != 0
+  dnat = dnatMode
+  modeSetDnat(dnatMode)
+  bucketsPtr = base
+  nBuckets = <u64>buckets
+  bump = base + <usize>bucketsSize(buckets)
+  poolEnd = bump + <usize>maxRoutes * ENTRY_SIZE
+  freeHead = 0
+  oldest = 0
+  newest = 0
+  live = 0
+  maxLive = maxRoutes
+  idleMax = timeoutMs == 0 ? 0xffffffff : timeoutMs
+  arenaReset(base, poolEnd)
+  gaugeSet(Counter.Routes, 0)
+}
+
+// ---- internals ------------------------------------------------------------------
+
+@inline function hashOf (k: usize, dn: bool): u32 {
+  return dn ? keyHashNoTarget(k) : keyHash(k)
+}
+
+@inline function bucketOf (h: u32): usize {
+  return bucketsPtr + (<usize>((<u64>h * nBuckets) >> 32) << 2)
+}
+
+@inline function find (k: usize, h: u32, dn: bool): usize {
+  let e = <usize>load<u32>(bucketOf(h))
+  while (e != 0) {
+    if (load<u32>(e, E_HASH) == h && (dn ? keyEqualsNoTarget(k, e) : keyEquals(k, e))) return e
+    e = <usize>load<u32>(e, E_NEXT)
+  }
+  return 0
+}
+
+@inline function isStale (e: usize, now: u32): bool {
+  return now - load<u32>(e, E_LAST) > idleMax
+}
+
+@inline function lruUnlink (e: usize): void {
+  const older = <usize>load<u32>(e, E_OLDER)
+  const newer = <usize>load<u32>(e, E_NEWER)
+  if (older != 0) store<u32>(older, <u32>newer, E_NEWER)
+  else oldest = newer
+  if (newer != 0) store<u32>(newer, <u32>older, E_OLDER)
+  else newest = older
+}
+
+@inline function lruPushNewest (e: usize): void {
+  store<u32>(e, <u32>newest, E_OLDER)
+  store<u32>(e, 0, E_NEWER)
+  if (newest != 0) store<u32>(newest, <u32>e, E_NEWER)
+  else oldest = e
+  newest = e
+}
+
+/** Marks e used at `now`: stamps it and moves it to the newest end of the LRU list. */
+@inline function touch (e: usize, now: u32): void {
+  store<u32>(e, now, E_LAST)
+  if (e != newest) {
+    lruUnlink(e)
+    lruPushNewest(e)
+  }
+}
+
+/** Unlinks e from its chain and the LRU list and frees it. Does not count. */
+function removeEntry (e: usize): void {
+  const next = <usize>load<u32>(e, E_NEXT)
+  const prev = <usize>load<u32>(e, E_PREV)
+  if (prev != 0) store<u32>(prev, <u32>next, E_NEXT)
+  else store<u32>(bucketOf(load<u32>(e, E_HASH)), <u32>next)
+  if (next != 0) store<u32>(next, <u32>prev, E_PREV)
+  lruUnlink(e)
+  store<u32>(e, <u32>freeHead, E_NEWER)
+  freeHead = e
+  live--
+}
+
+/** A free entry: from the free list, the unused tail of the pool, or by pushing out the oldest. */
+function takeEntry (now: u32): usize {
+  let e = freeHead
+  if (e != 0) {
+    freeHead = <usize>load<u32>(e, E_NEWER)
+    return e
+  }
+  if (bump < poolEnd) {
+    e = bump
+    bump += ENTRY_SIZE
+    return e
+  }
+  // Full: push out the least recently used entry (an idle one counts as expired).
+  e = oldest
+  count(isStale(e, now) ? Counter.RouterExpiries : Counter.RouterEvictions)
+  removeEntry(e)
+  freeHead = <usize>load<u32>(e, E_NEWER)
+  return e
+}
+
+@inline function lookupOne (k: usize, now: u32, dn: bool): i32 {
+  const e = find(k, hashOf(k, dn), dn)
+  if (e == 0) return -1
+  if (isStale(e, now)) {
+    removeEntry(e)
+    count(Counter.RouterExpiries)
+    gaugeSet(Counter.Routes, live)
+    return -1
+  }
+  touch(e, now)
+  return load<i32>(e, E_CONN)
+}
+
+// ---- internal API (batch.ts) --------------------------------------------------------
+
+/** Adds key k -> conn, or overwrites the conn of an existing entry; either way refreshes it. */
+export function routerAddKey (k: usize, conn: i32, now: u32): i32 {
+  if (!ready) return Status.NotInitialised
+  if (<u32>conn >= <u32>CONNS_MAX) return Status.BadArgument
+  clockSet(now)
+  const dn = dnat
+  const h = hashOf(k, dn)
+  let e = find(k, h, dn)
+  if (e == 0) {
+    e = takeEntry(now)
+    keyCopy36(e, k, dn)
+    store<u32>(e, h, E_HASH)
+    const slot = bucketOf(h)
+    const head = <usize>load<u32>(slot)
+    store<u32>(e, <u32>head, E_NEXT)
+    store<u32>(e, 0, E_PREV)
+    if (head != 0) store<u32>(head, <u32>e, E_PREV)
+    store<u32>(slot, <u32>e)
+    store<u32>(e, now, E_LAST)
+    lruPushNewest(e)
+    live++
+    gaugeSet(Counter.Routes, live)
+  } else {
+    touch(e, now)
+  }
+  store<i32>(e, conn, E_CONN)
+  count(Counter.RouterAdds)
+  return Status.Ok
+}
+
+/** Connection of key k, refreshing the entry, or -1 (never added, removed, or idle too long). */
+export function routerLookupKey (k: usize, now: u32): i32 {
+  if (!ready) return -1
+  clockSet(now)
+  const conn = lookupOne(k, now, dnat)
+  count(conn >= 0 ? Counter.RouterHits : Counter.RouterMisses)
+  return conn
+}
+
+// ---- exports (key at KEY_OFF) ---------------------------------------------------
+
+/** Adds (or overwrites and refreshes) the route of the key at KEY_OFF. */
+export function routerAdd (conn: i32, now: u32): i32 {
+  return routerAddKey(<usize>KEY_OFF, conn, now)
+}
+
+/** Connection of the key at KEY_OFF (refreshing it), or -1. */
+export function routerLookup (now: u32): i32 {
+  return routerLookupKey(<usize>KEY_OFF, now)
+}
+
+/** Removes the route of the key at KEY_OFF: Ok, or NotFound. */
+export function routerDelete (): i32 {
+  if (!ready) return Status.NotInitialised
+  const k = <usize>KEY_OFF
+  const e = find(k, hashOf(k, dnat), dnat)
+  if (e == 0) return Status.NotFound
+  removeEntry(e)
+  count(Counter.RouterDeletes)
+  gaugeSet(Counter.Routes, live)
+  return Status.Ok
+}
+
+/** Removes every route of connection `conn` (it closed); returns how many. O(live routes). */
+export function routerDeleteConn (conn: i32): i32 {
+  if (!ready) return 0
+  let n: i32 = 0
+  let e = oldest
+  while (e != 0) {
+    const newer = <usize>load<u32>(e, E_NEWER)
+    if (load<i32>(e, E_CONN) == conn) {
+      removeEntry(e)
+      n++
+    }
+    e = newer
+  }
+  if (n != 0) {
+    count(Counter.RouterDeletes, <u64>n)
+    gaugeSet(Counter.Routes, live)
+  }
+  return n
+}
+
+/** Removes routes idle for longer than the timeout, oldest first; returns how many. O(removed). */
+export function routerExpire (now: u32): i32 {
+  if (!ready) return 0
+  clockSet(now)
+  let n: i32 = 0
+  while (oldest != 0 && isStale(oldest, now)) {
+    removeEntry(oldest)
+    n++
+  }
+  if (n != 0) {
+    count(Counter.RouterExpiries, <u64>n)
+    gaugeSet(Counter.Routes, live)
+  }
+  return n
+}
+
+@inline function lookupMany (keysOff: usize, n: usize, outOff: usize, now: u32, dn: bool): u32 {
+  let hits: u32 = 0
+  for (let i: usize = 0; i < n; i++) {
+    const conn = lookupOne(keysOff + i * <usize>KEY_SIZE, now, dn)
+    store<i32>(outOff + (i << 2), conn)
+    hits += <u32>(conn >= 0)
+  }
+  return hits
+}
+
+/**
+ * Looks up n consecutive 40-byte keys at keysOff and writes n i32 connection
+ * ids (-1 for a miss) at outOff, exactly as n routerLookup calls would.
+ * BadRegion when a region leaves the memory or the output would overwrite the
+ * static data or the tables.
+ */
+export function routerLookupBatch (keysOff: usize, n: i32, outOff: usize, now: u32): i32 {
+  if (!ready) return Status.NotInitialised
+  if (n < 0) return Status.BadArgument
+  if (!regionReadable(keysOff, <u64>n * <u64>KEY_SIZE)) return Status.BadRegion
+  if (!regionWritable(outOff, <u64>n << 2)) return Status.BadRegion
+  clockSet(now)
+  const hits = dnat
+    ? lookupMany(keysOff, <usize>n, outOff, now, true)
+    : lookupMany(keysOff, <usize>n, outOff, now, false)
+  if (hits != 0) count(Counter.RouterHits, <u64>hits)
+  if (<u32>n != hits) count(Counter.RouterMisses, <u64>(<u32>n - hits))
+  return Status.Ok
+}

@@ -20,9 +20,11 @@ export const KEY_CLIENT_PORT = 32 //  u16, host order
 export const KEY_TARGET_PORT = 34 //  u16, host order
 export const KEY_FAMILY = 36 //       u8: 4 or 6
 // a key in a batch (routerLookupBatch) uses the same 40-byte form
+/** Key scratch of the batch classifier (the host's KEY_OFF is left alone). */
+export const BATCH_KEY_OFF = KEY_OFF + 64
 
 // ---- parse result of parsePacket ---------------------------------------------
-export const PARSE_OFF = KEY_OFF + 64
+export const PARSE_OFF = KEY_OFF + 128
 export const PARSE_SIZE = 128
 export const P_STATUS = 0 //        u32 Status of the parse
 export const P_FAMILY = 4 //        u8 4 or 6 (0 until the IP header was read)
@@ -54,9 +56,11 @@ export const P_TS_VAL = 104 //      u32
 export const P_TS_ECR = 108 //      u32
 export const P_LINK_LEN = 112 //    u32 link-layer header length (incl. VLAN tags)
 export const P_VLAN = 116 //        u16 outermost VLAN id (0 when untagged)
+/** Parse struct of the batch classifier (PARSE_OFF stays the host's). */
+export const BATCH_PARSE_OFF = PARSE_OFF + PARSE_SIZE
 
 // ---- counters: u64 little-endian, index * 8 from COUNTERS_OFF ---------------
-export const COUNTERS_OFF = PARSE_OFF + PARSE_SIZE
+export const COUNTERS_OFF = PARSE_OFF + 2 * PARSE_SIZE
 export const COUNTERS_MAX = 64
 export const COUNTERS_SIZE = COUNTERS_MAX * 8
 
@@ -96,7 +100,19 @@ export const OUT_OFF = FRAMES_OFF + FRAMES_SIZE
 export const OUT_SIZE = 2 * 1024 * 1024
 export const OUT_ENTRY_HEADER = 8
 
-export const FIXED_END = OUT_OFF + OUT_SIZE
+// ---- netlink: packet ids of the last NFQUEUE batch, one u32 per descriptor ---
+export const NFQ_IDS_OFF = OUT_OFF + OUT_SIZE
+export const NFQ_IDS_SIZE = MAX_BATCH * 4
+
+// ---- transmit: descriptors and bytes the host hands to PacketIo.send --------
+// Descriptor: [offset u32][length u32][IPv4 destination u32, network order as
+// read by load<u32>][reserved u32]. Offsets point into TX (or FRAMES).
+export const TX_DESC_OFF = NFQ_IDS_OFF + NFQ_IDS_SIZE
+export const TX_DESC_SIZE = MAX_BATCH * 16
+export const TX_OFF = TX_DESC_OFF + TX_DESC_SIZE
+export const TX_SIZE = 2 * 1024 * 1024
+
+export const FIXED_END = TX_OFF + TX_SIZE
 /** First byte of the arena, page aligned. */
 export const ARENA_BASE = ((FIXED_END + PAGE_SIZE - 1) / PAGE_SIZE | 0) * PAGE_SIZE
 /** Pages the loader creates the memory with; coreInit grows it for the arena. */

@@ -1,1 +1,8 @@
-export {}
+export * from './table.js'
+export * from './intercept-options.js'
+export * from './tcpcopy-options.js'
+export * from './resolve.js'
+export * from './commander.js'
+export * from './docs.js'
+export { cidrContains, ipv4ToNumber } from './values.js'
+export type { CaptureInput, Cidr, InterceptAddress, TargetMapping } from './values.js'

@@ -49,6 +49,8 @@ export interface CoreExports {
   // ---- delay table -------------------------------------------------------------
   /** Adds the route for the key at KEY_OFF, then flushes its delayed records into OUT. */
   routeClientAdd (conn: number, now: number): number
+  /** Stores the IPv4 packet at ipOff (capLen bytes) in the delay table under the key at KEY_OFF. */
+  delayStore (ipOff: number, capLen: number, now: number): number
   /** Drops delay-table keys older than the expiry; returns records dropped. */
   delayExpire (now: number): number
 
@@ -61,4 +63,24 @@ export interface CoreExports {
   batchProcess (n: number, linkType: number, now: number): number
   /** Resets OUT (the host calls this after it has taken the records). */
   outReset (): void
+
+  // ---- NFQUEUE netlink (wasm/assembly/nfq.ts; constants in wasm/shared/netlink.ts) ----
+  /**
+   * Writes the config datagrams binding queue `queueNum` at TX_OFF (descriptors
+   * at TX_DESC_OFF): PF_UNBIND, PF_BIND, BIND, PARAMS, then QUEUE_MAXLEN and
+   * FAIL_OPEN flags as `options` (NfqConfigOption bits) ask; nlmsg_seq from `seq`.
+   * Returns the datagram count, or -Status.
+   */
+  nfqConfigBuild (queueNum: number, copyRange: number, maxLen: number, options: number, seq: number): number
+  /**
+   * Turns the n netlink datagrams described at DESC_OFF into frame descriptors
+   * (in place) and packet ids at NFQ_IDS_OFF; returns the frame count, or -Status.
+   */
+  nfqParseBatch (n: number): number
+  /** Writes one datagram of m verdict messages (VERDICT_OFF[i], NFQ_IDS_OFF[i]) at TX_OFF; returns 1, 0 for m = 0, or -Status. */
+  nfqVerdictBuild (m: number, queueNum: number, seq: number): number
+  /** A field (NfqStat) of the last nfqParseBatch, as a u32 (read it with >>> 0). */
+  nfqStat (field: number): number
+  /** A cumulative NFQUEUE counter (NfqCounter) since instantiation. */
+  nfqCounter (idx: number): bigint
 }

@@ -1,2 +1,5 @@
 export * from './exports.js'
 export * from './loader.js'
+export * from './errors.js'
+export * from './core.js'
+export * from './nfqueue.js'

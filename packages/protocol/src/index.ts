@@ -1,1 +1,7 @@
-export {}
+export * from './ipv4.js'
+export * from './dialect.js'
+export * from './messages.js'
+export * from './records.js'
+export * from './framing.js'
+export * from './server-decoder.js'
+export * from './client-decoder.js'

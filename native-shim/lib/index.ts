@@ -1,0 +1,3 @@
+export * from './native.js'
+export * from './errors.js'
+export * from './native-packet-io.js'

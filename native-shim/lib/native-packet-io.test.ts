@@ -1,0 +1,140 @@
+// NativePacketIo: the PacketIo contract over the addon (the real addon's
+// loopback-test kind, or a fake), no root needed.
+import { expect } from 'chai'
+import { CanceledError, ConfigError } from '@tcpcopy/interface'
+import { loadAddon, type NativeKind, type NativeSocketClass, type NativeSocketOptions } from './native.js'
+import { NativePacketIo, createRawIpv4Io, createPacketIo, linkTypeOfArphrd, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './native-packet-io.js'
+import { openFds, sleep } from './test-helpers.js'
+
+const { NativeSocket } = loadAddon()
+/** The real addon, forced to its socketpair kind: what send() sends, receive() gets. */
+const Loopback = class extends NativeSocket {
+  constructor (_kind: NativeKind, opts: NativeSocketOptions) { super('loopback-test', opts) }
+} as NativeSocketClass
+
+const memory = new WebAssembly.Memory({ initial: 4, maximum: 4 })
+const RX_DESC = 0
+const RX_DATA = 65536
+const TX_DESC = 32768
+const TX = 131072
+const opts = { regions: { memory, rxDescOff: RX_DESC, rxDataOff: RX_DATA, rxDataSize: 65536, txDescOff: TX_DESC }, snap: 2048 }
+
+function stage (lengths: number[]): void {
+  const dv = new DataView(memory.buffer)
+  let at = TX
+  lengths.forEach((len, k) => {
+    new Uint8Array(memory.buffer, at, len).fill(k + 1)
+    dv.setUint32(TX_DESC + k * 16, at, true)
+    dv.setUint32(TX_DESC + k * 16 + 4, len, true)
+    at += len
+  })
+}
+
+describe('NativePacketIo', () => {
+  it('send(n) then receive(max) over the loopback native, with stats', () => {
+    const io = new NativePacketIo('packet', opts, {}, Loopback)
+    try {
+      stage([60, 1500, 3000])
+      expect(io.send(3)).to.equal(3)
+      expect(io.receive(16)).to.equal(3)
+      const dv = new DataView(memory.buffer)
+      expect(dv.getUint32(RX_DESC + 8 + 4, true)).to.equal(1500)
+      expect(dv.getUint32(RX_DESC + 16, true)).to.equal(RX_DATA + 2 * 2048)
+      expect(dv.getUint32(RX_DESC + 16 + 4, true)).to.equal(2048) // cut to snap
+      expect(io.stats()).to.deep.equal({ received: 3, sent: 3, truncated: 1, overruns: 0 })
+      expect(io.send(0)).to.equal(0)
+    } finally { io.close() }
+  })
+
+  it('onReadable calls back until close, and close is idempotent', async () => {
+    const io = new NativePacketIo('packet', opts, {}, Loopback)
+    let got = 0
+    io.onReadable(() => { got += io.receive(64) })
+    stage([10, 20])
+    io.send(2)
+    for (let i = 0; i < 50 && got < 2; i++) await sleep(5)
+    expect(got).to.equal(2)
+    io.close()
+    io.close()
+    expect(io.closed).to.equal(true)
+    expect(io.fd).to.equal(-1)
+    expect(io.stats().received).to.equal(2) // the last stats stay readable
+  })
+
+  it('receive, send and onReadable after close throw CanceledError', () => {
+    const io = new NativePacketIo('packet', opts, {}, Loopback)
+    io.close()
+    expect(() => io.receive(1)).to.throw(CanceledError)
+    expect(() => io.send(1)).to.throw(CanceledError)
+    expect(() => io.onReadable(() => {})).to.throw(CanceledError)
+  })
+
+  it('leaves no fd open after close', async () => {
+    const before = openFds()
+    for (let i = 0; i < 10; i++) {
+      const io = new NativePacketIo('packet', opts, {}, Loopback)
+      io.onReadable(() => {})
+      io.close()
+    }
+    await sleep(10)
+    expect(openFds()).to.equal(before)
+  })
+
+  it('validates the regions and snap against the memory (ConfigError)', () => {
+    const bad = (over: object, r: object = {}): unknown => () => new NativePacketIo('packet', { ...opts, ...over, regions: { ...opts.regions, ...r } }, {}, Loopback)
+    expect(bad({}, { rxDataOff: 65537 })).to.throw(ConfigError, /aligned/)
+    expect(bad({}, { rxDataOff: 4 * 65536 - 8, rxDataSize: 64 })).to.throw(ConfigError, /ends past/)
+    expect(bad({}, { txDescOff: -1 })).to.throw(ConfigError, /txDescOff/)
+    expect(bad({ snap: 0 })).to.throw(ConfigError, /snap/)
+    expect(bad({ snap: 70000 })).to.throw(ConfigError, /fit/)
+    expect(bad({}, { memory: {} })).to.throw(ConfigError, /WebAssembly.Memory/)
+  })
+
+  it('a bad max reaches the addon as TC_ERR_IO_ARGUMENT', () => {
+    const io = new NativePacketIo('packet', opts, {}, Loopback)
+    try {
+      expect(() => io.receive(1e6)).to.throw().with.property('code', 'TC_ERR_IO_ARGUMENT')
+      expect(() => io.receive(-1)).to.throw().with.property('code', 'TC_ERR_IO_ARGUMENT')
+    } finally { io.close() }
+  })
+
+  it('raw-ipv4 never polls and receive() returns 0', () => {
+    let polled = false
+    class Fake {
+      readonly fd = 3; readonly closed = false; readonly cooked = false; readonly arphrd = -1; readonly ifindex = 0; readonly portId = 0
+      recvBatch (): number { return 0 }
+      sendBatch (_b: ArrayBuffer, _o: number, n: number): number { return n }
+      startPoll (): void { polled = true }
+      stopPoll (): void {}
+      close (): void {}
+      stats (): { received: number, sent: number, truncated: number, overruns: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+    }
+    const io = createRawIpv4Io(opts, Fake as unknown as NativeSocketClass)
+    io.onReadable(() => {})
+    expect(polled).to.equal(false)
+    expect(io.receive(8)).to.equal(0)
+    expect(io.send(2)).to.equal(2)
+    expect(io.kind).to.equal('raw-ipv4')
+  })
+
+  it('maps the interface ARPHRD type to a pcap link type, and refuses unknown ones', () => {
+    expect(linkTypeOfArphrd(1)).to.equal(LINKTYPE_ETHERNET) //      ARPHRD_ETHER
+    expect(linkTypeOfArphrd(772)).to.equal(LINKTYPE_ETHERNET) //    ARPHRD_LOOPBACK (14-byte zero-MAC header)
+    expect(linkTypeOfArphrd(65534)).to.equal(LINKTYPE_RAW) //       ARPHRD_NONE (tun, wireguard)
+    expect(linkTypeOfArphrd(801)).to.equal(undefined) //            ARPHRD_IEEE80211
+    let closed = 0
+    class Fake {
+      readonly fd = 3; readonly closed = false; readonly cooked: boolean = false; readonly arphrd = 801; readonly ifindex = 5; readonly portId = 0
+      recvBatch (): number { return 0 }
+      sendBatch (): number { return 0 }
+      startPoll (): void {}
+      stopPoll (): void {}
+      close (): void { closed++ }
+      stats (): { received: number, sent: number, truncated: number, overruns: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+    }
+    expect(() => createPacketIo({ ...opts, interface: 'wlan0' }, Fake as unknown as NativeSocketClass)).to.throw().with.property('code', 'TC_ERR_IO_LINK_TYPE')
+    expect(closed).to.equal(1)
+    class Cooked extends Fake { override readonly cooked = true }
+    expect(createPacketIo(opts, Cooked as unknown as NativeSocketClass).linkType).to.equal(LINKTYPE_RAW)
+  })
+})

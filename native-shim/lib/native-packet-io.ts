@@ -1,0 +1,227 @@
+// PacketIo over the native shim: the three socket kinds behind one class.
+// receive() and send() allocate nothing per datagram: the addon reads and
+// writes memory.buffer in place and returns a count.
+import { CanceledError, ConfigError, IoError } from '@tcpcopy/interface'
+import type { PacketIo, PacketIoKind, PacketIoOptions, PacketIoRegions, PacketIoStats } from '@tcpcopy/interface'
+import { loadNative, type NativeSocket, type NativeSocketClass, type NativeSocketOptions } from './native.js'
+import { toIoError, IoErrorCode, type IoErrorContext } from './errors.js'
+
+/** pcap LINKTYPE_* numbers (the same values as LinkType in wasm/shared/enums.ts). */
+export const LINKTYPE_ETHERNET = 1
+export const LINKTYPE_RAW = 101
+
+/** Default receive buffer of nfqueue and packet sockets: 16 MiB (intercept's value). */
+export const DEFAULT_RCVBUF = 16 * 1024 * 1024
+/** Largest receive slot (snap) accepted. */
+export const MAX_SNAP = 256 * 1024
+
+const ARPHRD_ETHER = 1
+const ARPHRD_RAWIP = 519
+const ARPHRD_TUNNEL = 768
+const ARPHRD_TUNNEL6 = 769
+const ARPHRD_LOOPBACK = 772
+const ARPHRD_SIT = 776
+const ARPHRD_NONE = 0xfffe
+
+/**
+ * The pcap link type of what a packet socket receives, from the ARPHRD type
+ * of its interface; undefined when unsupported. Loopback frames carry an
+ * Ethernet-like 14-byte header (zero MACs), so they are Ethernet.
+ */
+export function linkTypeOfArphrd (arphrd: number): number | undefined {
+  switch (arphrd) {
+    case ARPHRD_ETHER:
+    case ARPHRD_LOOPBACK:
+      return LINKTYPE_ETHERNET
+    case ARPHRD_NONE:
+    case ARPHRD_RAWIP:
+    case ARPHRD_TUNNEL:
+    case ARPHRD_TUNNEL6:
+    case ARPHRD_SIT:
+      return LINKTYPE_RAW
+    default:
+      return undefined
+  }
+}
+
+function checkOptions (opts: PacketIoOptions): void {
+  const r: PacketIoRegions | undefined = opts?.regions
+  const bad = (what: string): never => {
+    throw new ConfigError(`packet I/O option ${what}`, 'TC_ERR_CONFIG_PACKET_IO')
+  }
+  if (r === undefined || !(r.memory instanceof WebAssembly.Memory)) bad('regions.memory must be a WebAssembly.Memory')
+  const size = r.memory.buffer.byteLength
+  for (const key of ['rxDescOff', 'rxDataOff', 'rxDataSize', 'txDescOff'] as const) {
+    const v = r[key]
+    if (!Number.isInteger(v) || v < 0 || v > size) bad(`regions.${key} must be an integer 0..${size} (the memory size), got ${String(v)}`)
+  }
+  if (r.rxDataOff % 8 !== 0) bad(`regions.rxDataOff must be 8-byte aligned, got ${r.rxDataOff}`)
+  if (r.rxDataOff + r.rxDataSize > size) bad(`the receive data region [${r.rxDataOff}, +${r.rxDataSize}) ends past the memory (${size} bytes)`)
+  if (!Number.isInteger(opts.snap) || opts.snap < 1 || opts.snap > MAX_SNAP) bad(`snap must be an integer 1..${MAX_SNAP}, got ${String(opts.snap)}`)
+  if (opts.snap > r.rxDataSize) bad(`snap (${opts.snap}) must fit in the receive data region (${r.rxDataSize} bytes)`)
+}
+
+/**
+ * One native socket as a PacketIo. The factories below are the public way
+ * to make one; `Native` is injectable so tests can pass a fake.
+ */
+export class NativePacketIo implements PacketIo {
+  readonly kind: PacketIoKind
+  protected readonly native: NativeSocket
+  readonly #regions: PacketIoRegions
+  readonly #snap: number
+  readonly #ctx: IoErrorContext
+  #closed = false
+  #last: PacketIoStats = { received: 0, sent: 0, truncated: 0, overruns: 0 }
+
+  constructor (kind: PacketIoKind, opts: PacketIoOptions, nativeOpts: NativeSocketOptions, Native: NativeSocketClass = loadNative()) {
+    checkOptions(opts)
+    this.kind = kind
+    this.#regions = opts.regions
+    this.#snap = opts.snap
+    this.#ctx = { kind, interface: nativeOpts.interface }
+    try {
+      this.native = new Native(kind, nativeOpts)
+    } catch (err) {
+      throw toIoError(err, { ...this.#ctx, op: 'open' })
+    }
+  }
+
+  get closed (): boolean { return this.#closed }
+
+  /** The socket's file descriptor (-1 once closed); for tests and diagnostics. */
+  get fd (): number { return this.#closed ? -1 : this.native.fd }
+
+  receive (max: number): number {
+    if (this.#closed) throw new CanceledError(`${this.kind} I/O is closed`)
+    const r = this.#regions
+    try {
+      return this.native.recvBatch(r.memory.buffer, r.rxDescOff, r.rxDataOff, r.rxDataSize, this.#snap, max)
+    } catch (err) {
+      throw toIoError(err, { ...this.#ctx, op: 'receive' })
+    }
+  }
+
+  send (n: number): number {
+    if (this.#closed) throw new CanceledError(`${this.kind} I/O is closed`)
+    if (n === 0) return 0
+    const r = this.#regions
+    try {
+      return this.native.sendBatch(r.memory.buffer, r.txDescOff, n)
+    } catch (err) {
+      throw toIoError(err, { ...this.#ctx, op: 'send' })
+    }
+  }
+
+  onReadable (fn: () => void): void {
+    if (this.#closed) throw new CanceledError(`${this.kind} I/O is closed`)
+    if (this.kind === 'raw-ipv4') return // an IPPROTO_RAW socket never has anything to read
+    try {
+      this.native.startPoll(fn)
+    } catch (err) {
+      throw toIoError(err, { ...this.#ctx, op: 'poll' })
+    }
+  }
+
+  stats (): PacketIoStats {
+    if (this.#closed) return { ...this.#last }
+    const s = this.native.stats()
+    return { received: s.received, sent: s.sent, truncated: s.truncated, overruns: s.overruns }
+  }
+
+  close (): void {
+    if (this.#closed) return
+    this.#last = this.stats()
+    this.#closed = true
+    this.native.close()
+  }
+}
+
+export interface NfqueueIoOptions extends PacketIoOptions {
+  /** Netlink receive buffer in bytes; default 16 MiB (SO_RCVBUFFORCE, else capped by net.core.rmem_max). */
+  rcvbuf?: number
+}
+
+/** A NETLINK_NETFILTER socket. The queue is bound by a config datagram sent with send() (built by the core). */
+export class NfqueueIo extends NativePacketIo {
+  constructor (opts: NfqueueIoOptions, Native: NativeSocketClass = loadNative()) {
+    super('nfqueue', opts, { rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF }, Native)
+  }
+
+  /** The netlink port id the kernel assigned (the "peer portid" in /proc/net/netfilter/nfnetlink_queue). */
+  get portId (): number { return this.native.portId }
+}
+
+export interface PacketSocketIoOptions extends PacketIoOptions {
+  /**
+   * Interface to capture on: frames then start with its link-layer header
+   * (linkType 1 for Ethernet and loopback). Absent: all interfaces, as IP
+   * packets without a link-layer header (linkType 101); such a socket cannot send.
+   */
+  interface?: string
+  /** Classic BPF program (8-byte sock_filter entries), attached before the socket sees any packet. */
+  filter?: Uint8Array
+  /** Do not receive the packets this host sends (PACKET_IGNORE_OUTGOING). */
+  ignoreOutgoing?: boolean
+  /** Receive buffer in bytes; default 16 MiB. */
+  rcvbuf?: number
+}
+
+/** An AF_PACKET socket. */
+export class PacketSocketIo extends NativePacketIo {
+  /** pcap link type of the received frames: 1 (Ethernet) or 101 (raw IP). */
+  readonly linkType: number
+
+  constructor (opts: PacketSocketIoOptions, Native: NativeSocketClass = loadNative()) {
+    const filter = opts.filter
+    if (filter !== undefined && (!(filter instanceof Uint8Array) || filter.length === 0 || filter.length % 8 !== 0 || filter.length > 4096 * 8)) {
+      throw new ConfigError(`the BPF filter must be 1..4096 8-byte instructions, got ${filter instanceof Uint8Array ? `${filter.length} bytes` : typeof filter}`, 'TC_ERR_CONFIG_FILTER')
+    }
+    if (opts.interface !== undefined && (typeof opts.interface !== 'string' || opts.interface === '')) {
+      throw new ConfigError(`the capture interface must be a non-empty name, got ${JSON.stringify(opts.interface)}`, 'TC_ERR_CONFIG_PACKET_IO')
+    }
+    const nativeOpts: NativeSocketOptions = { rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF }
+    if (opts.interface !== undefined) nativeOpts.interface = opts.interface
+    if (filter !== undefined) nativeOpts.filter = filter
+    if (opts.ignoreOutgoing === true) nativeOpts.ignoreOutgoing = true
+    super('packet', opts, nativeOpts, Native)
+    const lt = this.native.cooked ? LINKTYPE_RAW : linkTypeOfArphrd(this.native.arphrd)
+    if (lt === undefined) {
+      const arphrd = this.native.arphrd
+      this.close()
+      throw new IoError(`packet socket on ${String(opts.interface)}: link type ARPHRD ${arphrd} is not supported — capture on an Ethernet, loopback or tunnel interface, or on all interfaces`,
+        IoErrorCode.LinkType, 0, 'ioctl')
+    }
+    this.linkType = lt
+  }
+
+  /** The bound interface index (0 = all interfaces). */
+  get ifindex (): number { return this.native.ifindex }
+}
+
+export interface RawIpv4IoOptions extends PacketIoOptions {
+  /** Send buffer in bytes; absent: kernel default. */
+  sndbuf?: number
+}
+
+/** An AF_INET raw socket with IP_HDRINCL; receive() always returns 0. */
+export class RawIpv4Io extends NativePacketIo {
+  constructor (opts: RawIpv4IoOptions, Native: NativeSocketClass = loadNative()) {
+    super('raw-ipv4', opts, opts.sndbuf !== undefined ? { sndbuf: opts.sndbuf } : {}, Native)
+  }
+}
+
+/** NFQUEUE I/O: receive netlink datagrams, send config and verdict datagrams. */
+export function createNfqueueIo (opts: NfqueueIoOptions, Native: NativeSocketClass = loadNative()): NfqueueIo {
+  return new NfqueueIo(opts, Native)
+}
+
+/** AF_PACKET capture (and send on a named interface). */
+export function createPacketIo (opts: PacketSocketIoOptions, Native: NativeSocketClass = loadNative()): PacketSocketIo {
+  return new PacketSocketIo(opts, Native)
+}
+
+/** Raw IPv4 send; the destination of each packet comes from its descriptor. */
+export function createRawIpv4Io (opts: RawIpv4IoOptions, Native: NativeSocketClass = loadNative()): RawIpv4Io {
+  return new RawIpv4Io(opts, Native)
+}

@@ -1,0 +1,210 @@
+// The addon itself, through its test-only 'loopback-test' kind (a
+// socketpair: what sendBatch sends comes back through recvBatch). No root.
+import { expect } from 'chai'
+import { loadAddon, type NativeSocket } from './native.js'
+import { openFds, sleep } from './test-helpers.js'
+
+const { NativeSocket: Native } = loadAddon()
+
+const DESC = 0 //           receive descriptors
+const DATA = 64 * 1024 //   receive data
+const DATA_SIZE = 256 * 1024
+const TX_DESC = 512 * 1024
+const TX = 600 * 1024
+
+function setup (): { buf: ArrayBuffer, u8: Uint8Array, dv: DataView } {
+  const buf = new ArrayBuffer(1024 * 1024)
+  return { buf, u8: new Uint8Array(buf), dv: new DataView(buf) }
+}
+
+/** Writes datagrams of the given lengths into TX (byte i of datagram k is k+1) and describes them. */
+function stage (dv: DataView, u8: Uint8Array, lengths: number[]): void {
+  let at = TX
+  lengths.forEach((len, k) => {
+    u8.fill(k + 1, at, at + len)
+    dv.setUint32(TX_DESC + k * 16, at, true)
+    dv.setUint32(TX_DESC + k * 16 + 4, len, true)
+    at += len
+  })
+}
+
+describe('native addon', () => {
+  let s: NativeSocket | undefined
+  afterEach(() => { s?.close(); s = undefined })
+
+  it('loads and reports N-API version 8', () => {
+    expect(typeof Native).to.equal('function')
+    expect(loadAddon().napiVersion).to.equal(8)
+  })
+
+  it('rejects an unknown kind with a TypeError naming it', () => {
+    expect(() => new Native('bogus' as never, {})).to.throw(TypeError, /bogus/)
+  })
+
+  it('moves a batch: sendBatch reads 16-byte descriptors, recvBatch writes [offset, length] at 8-byte aligned slots', () => {
+    const { buf, u8, dv } = setup()
+    s = new Native('loopback-test', {})
+    stage(dv, u8, [10, 1, 17, 64])
+    expect(s.sendBatch(buf, TX_DESC, 4)).to.equal(4)
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 64, 100)).to.equal(4)
+    const lengths = [10, 1, 17, 64]
+    for (let i = 0; i < 4; i++) {
+      const off = dv.getUint32(DESC + i * 8, true)
+      const len = dv.getUint32(DESC + i * 8 + 4, true)
+      expect(off).to.equal(DATA + i * 64)
+      expect(off % 8).to.equal(0)
+      expect(len).to.equal(lengths[i])
+      expect(Array.from(u8.subarray(off, off + len)).every((b) => b === i + 1)).to.equal(true)
+    }
+    expect(s.stats()).to.deep.equal({ received: 4, sent: 4, truncated: 0, overruns: 0 })
+  })
+
+  it('rounds the slot up to 8 bytes and cuts a longer datagram to snap, counting it as truncated', () => {
+    const { buf, u8, dv } = setup()
+    s = new Native('loopback-test', {})
+    stage(dv, u8, [100, 13, 300])
+    s.sendBatch(buf, TX_DESC, 3)
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 13, 10)).to.equal(3)
+    expect([0, 1, 2].map((i) => dv.getUint32(DESC + i * 8, true))).to.deep.equal([DATA, DATA + 16, DATA + 32])
+    expect([0, 1, 2].map((i) => dv.getUint32(DESC + i * 8 + 4, true))).to.deep.equal([13, 13, 13])
+    expect(s.stats().truncated).to.equal(2)
+  })
+
+  it('returns 0 when nothing is pending (EAGAIN is not an error)', () => {
+    const { buf } = setup()
+    s = new Native('loopback-test', {})
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 64, 16)).to.equal(0)
+  })
+
+  it('reads at most max datagrams, and no more than fit in the data region', () => {
+    const { buf, u8, dv } = setup()
+    s = new Native('loopback-test', {})
+    stage(dv, u8, Array(20).fill(8))
+    expect(s.sendBatch(buf, TX_DESC, 20)).to.equal(20)
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 8, 5)).to.equal(5)
+    expect(s.recvBatch(buf, DESC, DATA, 24, 8, 100)).to.equal(3) // 24 bytes hold three 8-byte slots
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 8, 100)).to.equal(12)
+  })
+
+  it('moves more than one recvmmsg/sendmmsg vector (1024) in one call', () => {
+    const n = 1500
+    const buf = new ArrayBuffer(4 * 1024 * 1024)
+    const dv = new DataView(buf)
+    s = new Native('loopback-test', {})
+    for (let k = 0; k < n; k++) {
+      dv.setUint32(k * 16, 1024 * 1024 + k * 8, true) //  descriptor k: offset
+      dv.setUint32(k * 16 + 4, 8, true) //                descriptor k: length
+      dv.setUint32(1024 * 1024 + k * 8, k, true) //       datagram k holds k
+    }
+    let sent = 0
+    let got = 0
+    for (let round = 0; round < 10 && got < n; round++) {
+      // the socketpair queue is bounded: send what fits, then drain
+      if (sent < n) sent += s.sendBatch(buf, sent * 16, n - sent)
+      const r = s.recvBatch(buf, 2 * 1024 * 1024, 3 * 1024 * 1024, 1024 * 1024, 8, n)
+      for (let i = 0; i < r; i++) {
+        const off = dv.getUint32(2 * 1024 * 1024 + i * 8, true)
+        expect(dv.getUint32(off, true)).to.equal(got + i)
+      }
+      got += r
+    }
+    expect(got).to.equal(n)
+  })
+
+  it('throws RangeError for regions outside the buffer and TypeError for a non-ArrayBuffer', () => {
+    const { buf } = setup()
+    s = new Native('loopback-test', {})
+    expect(() => s!.recvBatch(buf, buf.byteLength - 8, DATA, DATA_SIZE, 64, 2)).to.throw(RangeError)
+    expect(() => s!.recvBatch(buf, DESC, buf.byteLength - 64, 128, 64, 2)).to.throw(RangeError)
+    expect(() => s!.recvBatch(buf, DESC, DATA + 4, DATA_SIZE, 64, 2)).to.throw(RangeError, /aligned/)
+    expect(() => s!.recvBatch(buf, DESC, DATA, DATA_SIZE, 0, 2)).to.throw(RangeError)
+    expect(() => s!.recvBatch(new Uint8Array(8) as never, DESC, DATA, DATA_SIZE, 64, 2)).to.throw(TypeError)
+    expect(() => s!.sendBatch(buf, buf.byteLength - 16, 2)).to.throw(RangeError)
+    const view = new DataView(buf)
+    view.setUint32(TX_DESC, buf.byteLength - 4, true)
+    view.setUint32(TX_DESC + 4, 8, true)
+    expect(() => s!.sendBatch(buf, TX_DESC, 1)).to.throw(RangeError, /descriptor 0/)
+    expect(() => s!.recvBatch(buf, -1, DATA, DATA_SIZE, 64, 2)).to.throw(RangeError)
+  })
+
+  it('calls the poll callback on the loop thread while readable, and not after stopPoll', async () => {
+    const { buf, u8, dv } = setup()
+    s = new Native('loopback-test', {})
+    const sock = s
+    let calls = 0
+    let got = 0
+    sock.startPoll(() => {
+      calls++
+      got += sock.recvBatch(buf, DESC, DATA, DATA_SIZE, 64, 64)
+    })
+    await sleep(20)
+    expect(calls).to.equal(0)
+    stage(dv, u8, [5, 6, 7])
+    sock.sendBatch(buf, TX_DESC, 3)
+    for (let i = 0; i < 50 && got < 3; i++) await sleep(5)
+    expect(got).to.equal(3)
+    expect(calls).to.be.greaterThan(0)
+    sock.stopPoll()
+    const before = calls
+    sock.sendBatch(buf, TX_DESC, 1)
+    await sleep(30)
+    expect(calls).to.equal(before)
+  })
+
+  it('routes an exception thrown by the poll callback to uncaughtException', async () => {
+    const { buf, u8, dv } = setup()
+    s = new Native('loopback-test', {})
+    const sock = s
+    const seen: unknown[] = []
+    const listeners = process.listeners('uncaughtException')
+    process.removeAllListeners('uncaughtException')
+    const onErr = (err: unknown): void => { seen.push(err); sock.stopPoll() }
+    process.on('uncaughtException', onErr)
+    try {
+      sock.startPoll(() => { throw new Error('boom from callback') })
+      stage(dv, u8, [4])
+      sock.sendBatch(buf, TX_DESC, 1)
+      for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(5)
+    } finally {
+      process.removeListener('uncaughtException', onErr)
+      for (const l of listeners) process.on('uncaughtException', l)
+    }
+    expect(seen).to.have.length(1)
+    expect((seen[0] as Error).message).to.equal('boom from callback')
+  })
+
+  it('close() is idempotent, stops the poll, and leaves no fd open', async () => {
+    const before = openFds()
+    for (let i = 0; i < 20; i++) {
+      const sock = new Native('loopback-test', {})
+      sock.startPoll(() => {})
+      expect(sock.fd).to.be.greaterThan(2)
+      sock.close()
+      sock.close()
+      expect(sock.closed).to.equal(true)
+      expect(sock.fd).to.equal(-1)
+    }
+    await sleep(10) // let libuv finish closing the poll handles
+    expect(openFds()).to.equal(before)
+  })
+
+  it('after close, recvBatch/sendBatch/startPoll throw EBADF errors with errno, code and syscall', () => {
+    const { buf } = setup()
+    const sock = new Native('loopback-test', {})
+    sock.close()
+    const err = (() => { try { sock.recvBatch(buf, DESC, DATA, DATA_SIZE, 64, 1) } catch (e) { return e as Record<string, unknown> } })()
+    expect(err).to.include({ errno: 9, code: 'EBADF', syscall: 'recvmmsg' })
+    expect(() => sock.sendBatch(buf, TX_DESC, 1)).to.throw(/EBADF/)
+    expect(() => sock.startPoll(() => {})).to.throw(/EBADF/)
+  })
+
+  it('the finalizer closes a socket that was never closed', async function () {
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc === undefined) this.skip() // needs node --expose-gc (the test script passes it)
+    const before = openFds()
+    ;(() => { for (let i = 0; i < 50; i++) void new Native('loopback-test', {}) })()
+    expect(openFds()).to.be.greaterThan(before)
+    for (let i = 0; i < 20 && openFds() > before; i++) { gc!(); await sleep(10) }
+    expect(openFds()).to.equal(before)
+  })
+})

@@ -1,0 +1,93 @@
+// The compiled addon (build/Release/tcpcopy_native.node) and its types.
+// Nothing here runs a syscall at import time: the addon is loaded on first
+// use, so a missing build is a clear IoError where it is needed.
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { IoError } from '@tcpcopy/interface'
+
+/** The socket kinds of the addon; 'loopback-test' is a socketpair for tests. */
+export type NativeKind = 'nfqueue' | 'packet' | 'raw-ipv4' | 'loopback-test'
+
+export interface NativeSocketOptions {
+  /** Receive buffer in bytes (SO_RCVBUFFORCE, else SO_RCVBUF capped by net.core.rmem_max). 0/absent: kernel default. */
+  rcvbuf?: number
+  /** Send buffer in bytes (raw-ipv4; SO_SNDBUFFORCE, else SO_SNDBUF). */
+  sndbuf?: number
+  /** packet: the interface to bind (SOCK_RAW, link-layer frames); absent = all interfaces (SOCK_DGRAM, IP packets). */
+  interface?: string
+  /** packet: a classic BPF program, 8-byte struct sock_filter entries in host byte order. */
+  filter?: Uint8Array
+  /** packet: PACKET_IGNORE_OUTGOING (do not see what this host sends). */
+  ignoreOutgoing?: boolean
+}
+
+export interface NativeStats {
+  received: number
+  sent: number
+  truncated: number
+  overruns: number
+}
+
+/** One socket of the addon (src/native_socket.cc). Throws errors with errno, code and syscall. */
+export interface NativeSocket {
+  readonly fd: number
+  readonly closed: boolean
+  readonly kind: NativeKind
+  /** packet: bound interface index (0 = all). */
+  readonly ifindex: number
+  /** packet on a named interface: its ARPHRD_* type; -1 otherwise. */
+  readonly arphrd: number
+  /** packet: true when bound to all interfaces (SOCK_DGRAM). */
+  readonly cooked: boolean
+  /** nfqueue: the netlink port id the kernel assigned. */
+  readonly portId: number
+  /**
+   * recvmmsg(MSG_DONTWAIT) of up to `max` datagrams straight into `buffer`:
+   * datagram i goes to dataOff + i*align8(snap) (at most snap bytes) and is
+   * described at descOff + 8i as [offset u32 LE, length u32 LE]. Returns n.
+   */
+  recvBatch (buffer: ArrayBuffer, descOff: number, dataOff: number, dataSize: number, snap: number, max: number): number
+  /** sendmmsg of the n 16-byte descriptors at descOff; returns how many the kernel took. */
+  sendBatch (buffer: ArrayBuffer, descOff: number, n: number): number
+  /** Calls fn on the loop thread while the socket is readable (level-triggered). */
+  startPoll (fn: () => void): void
+  stopPoll (): void
+  /** Stops the poll and closes the fd; idempotent. */
+  close (): void
+  stats (): NativeStats
+}
+
+export type NativeSocketClass = new (kind: NativeKind, options: NativeSocketOptions) => NativeSocket
+
+export interface NativeAddon {
+  NativeSocket: NativeSocketClass
+  /** Test only: memset(buffer + offset, byte, length). */
+  fillForTest (buffer: ArrayBuffer, offset: number, length: number, byte: number): void
+  napiVersion: number
+}
+
+/** Where the addon is built by `node-gyp rebuild` (the package's build script). */
+export const ADDON_PATH = fileURLToPath(new URL('../build/Release/tcpcopy_native.node', import.meta.url))
+
+export const NOT_BUILT_MESSAGE = 'the native shim is not built: run npm ci (or npm run build -w @tcpcopy/native-shim)'
+
+const cache = new Map<string, NativeAddon>()
+
+/** Loads the addon (once per path). A missing or unloadable build is IoError TC_ERR_IO_NOT_BUILT. */
+export function loadAddon (path: string = ADDON_PATH): NativeAddon {
+  let addon = cache.get(path)
+  if (addon !== undefined) return addon
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err)
+    throw new IoError(`${NOT_BUILT_MESSAGE} (loading ${path}: ${detail})`, 'TC_ERR_IO_NOT_BUILT', 0, 'dlopen', { cause: err })
+  }
+  cache.set(path, addon)
+  return addon
+}
+
+/** The real native socket class: the default of every factory's last argument. */
+export function loadNative (): NativeSocketClass {
+  return loadAddon().NativeSocket
+}

@@ -1,0 +1,45 @@
+// Helpers for this package's tests only (not exported from index.ts).
+import { readdirSync } from 'node:fs'
+
+/** Bytes from hex text; whitespace ignored, `//` comments to end of line. */
+export function hex (strings: TemplateStringsArray, ...values: unknown[]): Uint8Array {
+  const text = String.raw({ raw: strings.raw }, ...values)
+  const digits = text.split('\n').map((line) => line.replace(/\/\/.*$/, '')).join('').replace(/\s+/g, '')
+  if (!/^([0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`bad hex fixture: ${digits}`)
+  const out = new Uint8Array(digits.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16)
+  return out
+}
+
+/** Open file descriptors of this process. */
+export function openFds (): number {
+  return readdirSync('/proc/self/fd').length
+}
+
+/** Plain-JS RFC 1071 checksum (folded, complemented), independent of the WASM one. */
+export function checksum (bytes: Uint8Array): number {
+  let sum = 0
+  for (let i = 0; i + 1 < bytes.length; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!
+  if (bytes.length % 2 === 1) sum += bytes[bytes.length - 1]! << 8
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  return ~sum & 0xffff
+}
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A 40-byte IPv4/TCP SYN, 10.0.0.1:40000 -> 10.0.1.2:8080 (checksums not filled in). */
+export const SYN = hex`
+  45 00 00 28  // IPv4, IHL 5, TOS 0, total length 40
+  12 34 40 00  // ID 0x1234, flags DF
+  40 06 00 00  // TTL 64, protocol TCP, header checksum (not filled in)
+  0a 00 00 01  // source 10.0.0.1
+  0a 00 01 02  // destination 10.0.1.2
+  9c 40 1f 90  // source port 40000, destination port 8080
+  00 00 00 64  // sequence number 100
+  00 00 00 00  // acknowledgment number 0
+  50 02 72 10  // doff 5, flags SYN, window 29200
+  00 00 00 00  // TCP checksum (not filled in), urgent pointer 0
+`

@@ -1,0 +1,41 @@
+// Module entry of the tcpcopy-ts native shim: exports NativeSocket and one
+// test-only helper. Linux only.
+#include <napi.h>
+
+#include <cstring>
+
+#include "native_socket.h"
+
+namespace {
+
+// fillForTest(buffer, offset, length, byte): memset into an ArrayBuffer.
+// Test only: proves that bytes written natively into memory.buffer are what
+// the WASM code then reads, with no copy in between.
+Napi::Value FillForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsArrayBuffer() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber()) {
+    Napi::TypeError::New(env, "fillForTest(buffer: ArrayBuffer, offset, length, byte)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  double off = info[1].As<Napi::Number>().DoubleValue();
+  double len = info[2].As<Napi::Number>().DoubleValue();
+  uint32_t byte = info[3].As<Napi::Number>().Uint32Value();
+  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(ab.ByteLength())) {
+    Napi::RangeError::New(env, "fillForTest: range outside the buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::memset(static_cast<uint8_t*>(ab.Data()) + static_cast<size_t>(off), static_cast<int>(byte & 0xff), static_cast<size_t>(len));
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeSocket", tcpcopy::NativeSocket::Define(env));
+  exports.Set("fillForTest", Napi::Function::New<FillForTest>(env, "fillForTest"));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tcpcopy_native, Init)

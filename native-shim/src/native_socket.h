@@ -1,0 +1,84 @@
+// NativeSocket: one non-blocking socket that moves whole datagrams between
+// the kernel and an ArrayBuffer (the WebAssembly.Memory of a core) in
+// batches, plus readiness through uv_poll. Syscalls and readiness only: no
+// parsing, no policy (see native-shim/README.md).
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace tcpcopy {
+
+class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeSocket(const Napi::CallbackInfo& info);
+  ~NativeSocket() override;
+
+ private:
+  enum class Kind { Nfqueue, Packet, RawIpv4, LoopbackTest };
+
+  // Largest vlen handed to one recvmmsg/sendmmsg call (UIO_MAXIOV).
+  static constexpr unsigned kMaxVlen = 1024;
+
+  bool OpenNfqueue(Napi::Env env, const Napi::Object& opts);
+  bool OpenPacket(Napi::Env env, const Napi::Object& opts);
+  bool OpenRawIpv4(Napi::Env env, const Napi::Object& opts);
+  bool OpenLoopbackTest(Napi::Env env);
+  bool SetBuffer(Napi::Env env, int force, int plain, const Napi::Object& opts, const char* key);
+  void CloseFds();
+  void StopPolling();
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+
+  Napi::Value RecvBatch(const Napi::CallbackInfo& info);
+  Napi::Value SendBatch(const Napi::CallbackInfo& info);
+  Napi::Value StartPoll(const Napi::CallbackInfo& info);
+  Napi::Value StopPoll(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetKind(const Napi::CallbackInfo& info);
+  Napi::Value GetIfindex(const Napi::CallbackInfo& info);
+  Napi::Value GetArphrd(const Napi::CallbackInfo& info);
+  Napi::Value GetCooked(const Napi::CallbackInfo& info);
+  Napi::Value GetPortId(const Napi::CallbackInfo& info);
+
+  Kind kind_ = Kind::LoopbackTest;
+  int fd_ = -1;      // receives (and sends, except loopback-test)
+  int txfd_ = -1;    // loopback-test only: the peer end that sends to fd_
+  int ifindex_ = 0;  // packet: bound interface, 0 = all
+  int arphrd_ = -1;  // packet on a named interface: ARPHRD_* of it
+  bool cooked_ = false;  // packet: SOCK_DGRAM (no link-layer header)
+  uint32_t portid_ = 0;  // nfqueue: netlink port id the kernel assigned
+
+  uint64_t received_ = 0;
+  uint64_t sent_ = 0;
+  uint64_t truncated_ = 0;
+  uint64_t overruns_ = 0;
+
+  // An error recvmmsg reported after some datagrams were already read; it
+  // is thrown by the next recvBatch so it is neither lost nor reported late.
+  int pending_errno_ = 0;
+
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+
+  std::vector<struct mmsghdr> msgs_;
+  std::vector<struct iovec> iovs_;
+  std::vector<struct sockaddr_storage> names_;
+};
+
+// Throws a JS Error carrying errno (positive), code ('EPERM') and syscall;
+// `detail` (may be null) is added to the message and set as .detail.
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const char* detail = nullptr);
+
+}  // namespace tcpcopy

@@ -1,0 +1,223 @@
+// npm run bench: the WASM router and batch classifier against a plain
+// TypeScript baseline (Map + DataView) on the same bytes, in one run, printed
+// as ratios. Loops are bounded in count and time.
+import * as L from '@tcpcopy/wasm'
+import { LinkType, TcpFlag } from '@tcpcopy/wasm'
+import { createCore, type Core } from '../core.js'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1)
+const MAX_ROUNDS = 100_000
+
+/** Runs fn (which does `ops` operations) repeatedly for ~SECONDS; returns ops per second. */
+function rate (ops: number, fn: () => void): number {
+  for (let i = 0; i < 3; i++) fn() // warm-up
+  const t0 = performance.now()
+  let rounds = 0
+  let elapsed = 0
+  do {
+    fn()
+    rounds++
+    elapsed = (performance.now() - t0) / 1000
+  } while (elapsed < SECONDS && rounds < MAX_ROUNDS)
+  return (ops * rounds) / elapsed
+}
+
+// Deterministic pseudo-random numbers (xorshift32).
+let seed = 0x12345678
+function rnd (): number {
+  seed ^= seed << 13; seed >>>= 0
+  seed ^= seed >>> 17
+  seed ^= seed << 5; seed >>>= 0
+  return seed
+}
+
+const TARGET_IP = 0x0a4d001e // 10.77.0.30
+const TARGET_PORT = 8080
+
+interface Flow { cip: number, cport: number }
+
+function makeFlows (n: number): Flow[] {
+  const seen = new Set<string>()
+  const flows: Flow[] = []
+  while (flows.length < n) {
+    const f = { cip: (0x0a580000 | (rnd() & 0xffff)) >>> 0, cport: 1024 + (rnd() % 64000) }
+    const k = `${f.cip}:${f.cport}`
+    if (!seen.has(k)) { seen.add(k); flows.push(f) }
+  }
+  return flows
+}
+
+/** Writes the 40-byte key form of a flow, as the core lays it out. */
+function writeKey (dv: DataView, off: number, f: Flow): void {
+  for (let i = 0; i < 40; i++) dv.setUint8(off + i, 0)
+  dv.setUint16(off + 10, 0xffff); dv.setUint32(off + 12, f.cip)
+  dv.setUint16(off + 26, 0xffff); dv.setUint32(off + 28, TARGET_IP)
+  dv.setUint16(off + 32, f.cport, true); dv.setUint16(off + 34, TARGET_PORT, true)
+  dv.setUint32(off + 36, 4, true)
+}
+
+/** The baseline's key: what a plain TS router would build from the same bytes. */
+function baselineKey (dv: DataView, off: number): string {
+  return `${dv.getUint32(off + 12)}:${dv.getUint16(off + 32, true)}:${dv.getUint32(off + 28)}:${dv.getUint16(off + 34, true)}`
+}
+
+function fmt (r: number): string { return (r / 1e6).toFixed(2).padStart(7) + ' M/s' }
+
+function line (name: string, wasm: number, base: number, target: string): void {
+  console.log(`${name.padEnd(28)} wasm ${fmt(wasm)}   baseline ${fmt(base)}   ratio ${(wasm / base).toFixed(2)}x   ${target}`)
+}
+
+// ---- router ------------------------------------------------------------------
+
+function benchRouter (core: Core): void {
+  const N = 100_000 // keys resident in FRAMES (40 bytes each)
+  const flows = makeFlows(N)
+  const mem = core.view
+  const keysOff = L.FRAMES_OFF
+  flows.forEach((f, i) => writeKey(mem, keysOff + i * 40, f))
+  const keyBytes = core.bytes.slice(keysOff, keysOff + N * 40)
+  const keyView = new DataView(keyBytes.buffer)
+  const x = core.exports
+
+  // add: one call per key (the control path), key copied into KEY_OFF
+  const u8 = core.bytes
+  const addWasm = rate(N, () => {
+    for (let i = 0; i < N; i++) {
+      u8.copyWithin(L.KEY_OFF, keysOff + i * 40, keysOff + i * 40 + 40)
+      x.routerAdd(i & 1023, 1)
+    }
+  })
+  const map = new Map<string, number>()
+  const addBase = rate(N, () => {
+    for (let i = 0; i < N; i++) map.set(baselineKey(keyView, i * 40), i & 1023)
+  })
+  line('router add (per call)', addWasm, addBase, '')
+
+  // lookup: the batch API
+  const outOff = L.OUT_OFF
+  const lookupWasm = rate(N, () => { x.routerLookupBatch(keysOff, N, outOff, 2) })
+  const hits = new Int32Array(N)
+  const lookupBase = rate(N, () => {
+    for (let i = 0; i < N; i++) hits[i] = map.get(baselineKey(keyView, i * 40)) ?? -1
+  })
+  // the two must agree
+  for (let i = 0; i < N; i++) {
+    if (mem.getInt32(outOff + i * 4, true) !== hits[i]) throw new Error(`router bench: wasm and baseline disagree at key ${i}`)
+  }
+  line('router lookup (batch)', lookupWasm, lookupBase, `target >= 10 M/s and >= 3x: ${lookupWasm >= 10e6 && lookupWasm / lookupBase >= 3 ? 'met' : 'NOT MET'}`)
+  core.exports.outReset()
+}
+
+// ---- parse + classify -----------------------------------------------------------
+
+/** An Ethernet + IPv4 + TCP response from the target to a flow, cut at a 134-byte snaplen. */
+function responseFrame (f: Flow, i: number): Uint8Array {
+  const payload = i % 4 === 0 ? 0 : 300
+  const tcpLen = 32 // doff 8: NOP NOP TS
+  const totLen = 20 + tcpLen + payload
+  const b = new Uint8Array(Math.min(14 + totLen, 134))
+  const dv = new DataView(b.buffer)
+  dv.setUint16(12, 0x0800)
+  b[14] = 0x45; dv.setUint16(16, totLen); dv.setUint16(18, i & 0xffff); b[20] = 0x40; b[22] = 64; b[23] = 6
+  dv.setUint32(26, TARGET_IP); dv.setUint32(30, f.cip)
+  const t = 34
+  dv.setUint16(t, TARGET_PORT); dv.setUint16(t + 2, f.cport)
+  dv.setUint32(t + 4, rnd()); dv.setUint32(t + 8, rnd())
+  b[t + 12] = (tcpLen / 4) << 4
+  b[t + 13] = i % 4 === 0 ? (TcpFlag.Syn | TcpFlag.Ack) : (TcpFlag.Psh | TcpFlag.Ack)
+  dv.setUint16(t + 14, 502)
+  b[t + 20] = 1; b[t + 21] = 1; b[t + 22] = 8; b[t + 23] = 10
+  dv.setUint32(t + 24, rnd()); dv.setUint32(t + 28, rnd())
+  return b
+}
+
+/** The baseline classifier: same decisions as the core, in plain TS over a DataView. */
+function baselineClassify (buf: Uint8Array, descs: Array<[number, number]>, pass: Set<number>,
+  routes: Map<string, number>, verdicts: Uint8Array, out: Uint8Array): number {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  let outAt = 0
+  for (let i = 0; i < descs.length; i++) {
+    const [off, len] = descs[i]!
+    verdicts[i] = 0
+    if (len < 14) continue
+    let l3 = off + 14
+    let et = dv.getUint16(off + 12)
+    let tags = 0
+    while ((et === 0x8100 || et === 0x88a8) && tags < 4 && l3 + 4 <= off + len) { et = dv.getUint16(l3 + 2); l3 += 4; tags++ }
+    if (et !== 0x0800 || l3 + 20 > off + len) continue
+    const vihl = buf[l3]!
+    const ihl = (vihl & 15) * 4
+    if (vihl >> 4 !== 4 || ihl < 20 || l3 + ihl > off + len) continue
+    const totLen = dv.getUint16(l3 + 2)
+    if (totLen < ihl || (dv.getUint16(l3 + 6) & 0x3fff) !== 0 || buf[l3 + 9] !== 6) continue
+    const src = dv.getUint32(l3 + 12)
+    const dst = dv.getUint32(l3 + 16)
+    if (pass.has(dst)) { verdicts[i] = 1; continue }
+    const t = l3 + ihl
+    if (t + 20 > off + len) continue
+    const doff = (buf[t + 12]! >> 4) * 4
+    if (doff < 20 || t + doff > off + len || ihl + doff > totLen) continue
+    let mss = 0; let ws = 0; let tsv = 0; let tse = 0
+    for (let o = t + 20; o < t + doff;) {
+      const kind = buf[o]!
+      if (kind === 0) break
+      if (kind === 1) { o++; continue }
+      const olen = buf[o + 1] ?? 0
+      if (olen < 2 || o + olen > t + doff) break
+      if (kind === 2 && olen === 4) mss = dv.getUint16(o + 2)
+      else if (kind === 3 && olen === 3) ws = buf[o + 2]!
+      else if (kind === 8 && olen === 10) { tsv = dv.getUint32(o + 2); tse = dv.getUint32(o + 6) }
+      o += olen
+    }
+    const sport = dv.getUint16(t); const dport = dv.getUint16(t + 2)
+    const conn = routes.get(`${dst}:${dport}:${src}:${sport}`)
+    if (conn !== undefined) {
+      out.fill(0, outAt, outAt + 64)
+      out.set(buf.subarray(l3, l3 + 20), outAt)
+      out.set(buf.subarray(t, t + Math.min(doff, 44)), outAt + 20)
+      outAt += 64
+    } else if ((buf[t + 13]! & (TcpFlag.Syn | TcpFlag.Rst)) !== 0) {
+      outAt += 0 // the baseline keeps no delay table
+    }
+    if (mss + ws + tsv + tse === -1) outAt++ // keep the option reads alive
+  }
+  return outAt
+}
+
+function benchClassify (core: Core): void {
+  const N = L.MAX_BATCH
+  const flows = makeFlows(N)
+  const frames = flows.map((f, i) => responseFrame(f, i))
+  // Routes for 7/8 of the flows (the missing ones include SYN-ACKs, which wait in the delay table); the passlist names two other addresses.
+  const routes = new Map<string, number>()
+  const now = 5
+  flows.forEach((f, i) => {
+    if (i % 8 === 4) return
+    core.routerAdd({ clientIp: f.cip, clientPort: f.cport, targetIp: TARGET_IP, targetPort: TARGET_PORT }, i & 255, now)
+    routes.set(`${f.cip}:${f.cport}:${TARGET_IP}:${TARGET_PORT}`, i & 255)
+  })
+  const pass = [0x0a4d000a, 0x0a4d0014]
+  core.setPasslist(pass)
+  core.processFrames(frames, LinkType.Ethernet, now)
+  core.exports.outReset()
+  const x = core.exports
+  const wasm = rate(N, () => { x.batchProcess(N, LinkType.Ethernet, now); x.outReset() })
+  const before = core.counters()
+
+  // Baseline: the same frame bytes at the same offsets.
+  const buf = core.bytes.slice(0, L.FRAMES_OFF + L.FRAMES_SIZE)
+  const descs: Array<[number, number]> = []
+  for (let i = 0; i < N; i++) descs.push([core.view.getUint32(L.DESC_OFF + i * 8, true), core.view.getUint32(L.DESC_OFF + i * 8 + 4, true)])
+  const verdicts = new Uint8Array(N)
+  const out = new Uint8Array(N * 64)
+  const passSet = new Set(pass)
+  const base = rate(N, () => { baselineClassify(buf, descs, passSet, routes, verdicts, out) })
+  line('parse + classify (batch)', wasm, base, `target >= 5 M packets/s: ${wasm >= 5e6 ? 'met' : 'NOT MET'}`)
+  const routed = before.Routed
+  console.log(`${''.padEnd(28)} (per batch of ${N}: ${Math.round(routed / before.Captured * N)} routed, ${Math.round(before.Delayed / before.Captured * N)} delayed)`)
+}
+
+console.log(`tcpcopy-ts core benchmark (node ${process.version}, ${SECONDS}s per measurement)`)
+const core = createCore({ maxRoutes: 1 << 20, routeTimeoutSec: 0 })
+benchRouter(core)
+benchClassify(createCore({ maxRoutes: 1 << 16, routeTimeoutSec: 0 }))
