@@ -1,12 +1,15 @@
-// Runs the end-to-end suites (real programs in network namespaces). They need
-// root (CAP_NET_ADMIN + CAP_NET_RAW); without it this says so loudly and exits 0.
-import { readdirSync } from 'node:fs'
+// Runs the end-to-end suites (real sockets in network namespaces the tests
+// create and remove). They need root (CAP_NET_ADMIN + CAP_NET_RAW); without it
+// this says so loudly and exits 0. The system tools they use are listed in
+// e2e/apt-packages.txt (.ci/run installs them).
+import { existsSync, readdirSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const suites = readdirSync(here).filter(f => f.endsWith('.test.js')).map(f => join(here, f))
+const root = join(here, '..')
+const suites = readdirSync(here).filter(f => f.endsWith('.test.js')).sort().map(f => join(here, f))
 
 if (typeof process.getuid === 'function' && process.getuid() !== 0) {
   console.log('#'.repeat(78))
@@ -16,8 +19,58 @@ if (typeof process.getuid === 'function' && process.getuid() !== 0) {
   process.exit(0)
 }
 if (suites.length === 0) {
-  console.log('e2e: no end-to-end suites in e2e/ yet (the packet I/O layer is not built yet)')
+  console.log('e2e: no end-to-end suites in e2e/ yet')
   process.exit(0)
 }
-const r = spawnSync(process.execPath, [join(here, '..', 'node_modules', 'mocha', 'bin', 'mocha.js'), '--timeout', '120000', ...suites], { stdio: 'inherit' })
-process.exit(r.status ?? 1)
+
+// The system tools the suites run (inside the namespaces they create).
+const missing = ['ip', 'iptables', 'ss'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+if (missing.length > 0) {
+  console.error(`e2e: missing ${missing.join(', ')}: install the packages in e2e/apt-packages.txt ` +
+    '(apt-get install -y $(grep -v "^#" e2e/apt-packages.txt))')
+  process.exit(1)
+}
+
+// The native shim must be built (npm ci builds it through the root build once
+// lerna knows the package; until then, build it here).
+const shim = join(root, 'native-shim')
+if (!existsSync(join(shim, 'build', 'Release', 'tcpcopy_native.node')) || !existsSync(join(shim, 'dist', 'index.js'))) {
+  console.log('e2e: building @tcpcopy/native-shim (npm run build -w @tcpcopy/native-shim)')
+  const b = spawnSync('npm', ['run', 'build', '-w', '@tcpcopy/native-shim'], { cwd: root, stdio: 'inherit', timeout: 300_000 })
+  if (b.status !== 0) {
+    console.error('e2e: building the native shim failed')
+    process.exit(1)
+  }
+}
+
+// Namespaces a killed earlier run left behind (named tcx-e2e-<dead pid>-...).
+const { removeStaleNamespaces } = await import('./lib/netns.js')
+const stale = removeStaleNamespaces()
+if (stale.length > 0) console.log(`e2e: removed stale namespaces of an earlier run: ${stale.join(' ')}`)
+
+const mocha = [join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--timeout', '60000']
+let failed = false
+
+// 1. Suites that run here and start their helpers inside namespaces they create.
+const r = spawnSync(process.execPath, [...mocha, ...suites], { stdio: 'inherit', timeout: 150_000, killSignal: 'SIGKILL' })
+if (r.error !== undefined) console.error(`e2e: mocha did not finish: ${r.error.message}`)
+if (r.status !== 0) failed = true
+
+// 2. Suites that must run inside a namespace themselves (e2e/in-netns/): each
+//    run gets a fresh namespace, deleted afterwards whatever happened.
+const inNetns = existsSync(join(here, 'in-netns'))
+  ? readdirSync(join(here, 'in-netns')).filter(f => f.endsWith('.test.js')).sort().map(f => join(here, 'in-netns', f))
+  : []
+if (inNetns.length > 0) {
+  const { Netns } = await import('./lib/netns.js')
+  const ns = Netns.create('in')
+  try {
+    const n = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, ...mocha, ...inNetns],
+      { stdio: 'inherit', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, TCX_E2E_NETNS: ns.name } })
+    if (n.error !== undefined) console.error(`e2e: in-namespace mocha did not finish: ${n.error.message}`)
+    if (n.status !== 0) failed = true
+  } finally {
+    await ns.destroy()
+  }
+}
+process.exit(failed ? 1 : 0)

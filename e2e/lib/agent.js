@@ -63,7 +63,7 @@ const ops = {
     else throw new Error(`unknown kind ${kind}`)
     const handle = nextHandle++
     handles.set(handle, { io: p, snap, pending: [], polling: false, readableCalls: 0, error: undefined })
-    return { handle, fd: p.fd, linkType: p.linkType, portId: p.portId, ifindex: p.ifindex }
+    return { handle, fd: p.fd, linkType: p.linkType, portId: p.portId, ifindex: p.ifindex, rcvbuf: p.rcvbuf }
   },
 
   /**

@@ -2,8 +2,9 @@
 import { expect } from 'chai'
 import { IoError, ConfigError } from '@tcpcopy/interface'
 import { toIoError, IoErrorCode } from './errors.js'
-import { loadAddon, NOT_BUILT_MESSAGE, type NativeKind, type NativeSocket, type NativeSocketClass, type NativeSocketOptions } from './native.js'
+import { loadAddon, NOT_BUILT_MESSAGE, type NativeKind, type NativeSocketClass, type NativeSocketOptions } from './native.js'
 import { createNfqueueIo, createPacketIo, createRawIpv4Io } from './native-packet-io.js'
+import { FakeNativeSocket } from './test-helpers.js'
 
 /** What the addon throws: an Error with errno, code, syscall (and sometimes detail). */
 function errnoError (errno: number, code: string, syscall: string, detail?: string): Error {
@@ -95,19 +96,9 @@ describe('native error mapping', () => {
   })
 
   it('errors from receive/send go through the same mapping', () => {
-    class Fake {
-      readonly fd = 3
-      readonly closed = false
-      readonly cooked = false
-      readonly arphrd = 1
-      readonly ifindex = 1
-      readonly portId = 0
-      recvBatch (): number { throw errnoError(105, 'ENOBUFS', 'recvmmsg') }
-      sendBatch (): number { throw errnoError(101, 'ENETUNREACH', 'sendmmsg') }
-      startPoll (): void {}
-      stopPoll (): void {}
-      close (): void {}
-      stats (): ReturnType<NativeSocket['stats']> { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+    class Fake extends FakeNativeSocket {
+      override recvBatch (): number { throw errnoError(105, 'ENOBUFS', 'recvmmsg') }
+      override sendBatch (): number { throw errnoError(101, 'ENETUNREACH', 'sendmmsg') }
     }
     const io = createPacketIo({ ...opts, interface: 'eth0' }, Fake as unknown as NativeSocketClass)
     expect(caught(() => io.receive(4))).to.include({ code: 'TC_ERR_IO', errno: 105, syscall: 'recvmmsg' })

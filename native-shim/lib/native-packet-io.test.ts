@@ -4,7 +4,7 @@ import { expect } from 'chai'
 import { CanceledError, ConfigError } from '@tcpcopy/interface'
 import { loadAddon, type NativeKind, type NativeSocketClass, type NativeSocketOptions } from './native.js'
 import { NativePacketIo, createRawIpv4Io, createPacketIo, linkTypeOfArphrd, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './native-packet-io.js'
-import { openFds, sleep } from './test-helpers.js'
+import { FakeNativeSocket, openFds, sleep } from './test-helpers.js'
 
 const { NativeSocket } = loadAddon()
 /** The real addon, forced to its socketpair kind: what send() sends, receive() gets. */
@@ -99,22 +99,25 @@ describe('NativePacketIo', () => {
   })
 
   it('raw-ipv4 never polls and receive() returns 0', () => {
-    let polled = false
-    class Fake {
-      readonly fd = 3; readonly closed = false; readonly cooked = false; readonly arphrd = -1; readonly ifindex = 0; readonly portId = 0
-      recvBatch (): number { return 0 }
-      sendBatch (_b: ArrayBuffer, _o: number, n: number): number { return n }
-      startPoll (): void { polled = true }
-      stopPoll (): void {}
-      close (): void {}
-      stats (): { received: number, sent: number, truncated: number, overruns: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+    let fake: FakeNativeSocket | undefined
+    class Fake extends FakeNativeSocket {
+      constructor () { super(); fake = this }
+      override recvBatch (): number { throw new Error('raw-ipv4 must not read') }
     }
     const io = createRawIpv4Io(opts, Fake as unknown as NativeSocketClass)
     io.onReadable(() => {})
-    expect(polled).to.equal(false)
+    expect(fake!.polls).to.equal(0)
     expect(io.receive(8)).to.equal(0)
     expect(io.send(2)).to.equal(2)
     expect(io.kind).to.equal('raw-ipv4')
+  })
+
+  it('reports the receive buffer the kernel granted', () => {
+    const io = new NativePacketIo('packet', opts, { rcvbuf: 65536 }, Loopback)
+    try {
+      expect(io.rcvbuf).to.be.greaterThan(0)
+    } finally { io.close() }
+    expect(io.rcvbuf).to.equal(0)
   })
 
   it('maps the interface ARPHRD type to a pcap link type, and refuses unknown ones', () => {
@@ -122,18 +125,13 @@ describe('NativePacketIo', () => {
     expect(linkTypeOfArphrd(772)).to.equal(LINKTYPE_ETHERNET) //    ARPHRD_LOOPBACK (14-byte zero-MAC header)
     expect(linkTypeOfArphrd(65534)).to.equal(LINKTYPE_RAW) //       ARPHRD_NONE (tun, wireguard)
     expect(linkTypeOfArphrd(801)).to.equal(undefined) //            ARPHRD_IEEE80211
-    let closed = 0
-    class Fake {
-      readonly fd = 3; readonly closed = false; readonly cooked: boolean = false; readonly arphrd = 801; readonly ifindex = 5; readonly portId = 0
-      recvBatch (): number { return 0 }
-      sendBatch (): number { return 0 }
-      startPoll (): void {}
-      stopPoll (): void {}
-      close (): void { closed++ }
-      stats (): { received: number, sent: number, truncated: number, overruns: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+    let fake: FakeNativeSocket | undefined
+    class Fake extends FakeNativeSocket {
+      override arphrd = 801
+      constructor () { super(); fake = this }
     }
     expect(() => createPacketIo({ ...opts, interface: 'wlan0' }, Fake as unknown as NativeSocketClass)).to.throw().with.property('code', 'TC_ERR_IO_LINK_TYPE')
-    expect(closed).to.equal(1)
+    expect(fake!.closes).to.equal(1)
     class Cooked extends Fake { override readonly cooked = true }
     expect(createPacketIo(opts, Cooked as unknown as NativeSocketClass).linkType).to.equal(LINKTYPE_RAW)
   })

@@ -92,8 +92,16 @@ export class NativePacketIo implements PacketIo {
   /** The socket's file descriptor (-1 once closed); for tests and diagnostics. */
   get fd (): number { return this.#closed ? -1 : this.native.fd }
 
+  /**
+   * The receive buffer the kernel granted, in bytes as getsockopt reports it
+   * (twice the usable size); compare with the requested rcvbuf to see a cap
+   * by net.core.rmem_max. 0 once closed.
+   */
+  get rcvbuf (): number { return this.#closed ? 0 : this.native.rcvbuf }
+
   receive (max: number): number {
     if (this.#closed) throw new CanceledError(`${this.kind} I/O is closed`)
+    if (this.kind === 'raw-ipv4') return 0 // an IPPROTO_RAW socket never receives
     const r = this.#regions
     try {
       return this.native.recvBatch(r.memory.buffer, r.rxDescOff, r.rxDataOff, r.rxDataSize, this.#snap, max)

@@ -1,6 +1,10 @@
 // The addon itself, through its test-only 'loopback-test' kind (a
 // socketpair: what sendBatch sends comes back through recvBatch). No root.
 import { expect } from 'chai'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { loadAddon, type NativeSocket } from './native.js'
 import { openFds, sleep } from './test-helpers.js'
 
@@ -173,6 +177,19 @@ describe('native addon', () => {
     expect((seen[0] as Error).message).to.equal('boom from callback')
   })
 
+  it('can be closed from inside its own poll callback', async () => {
+    const { buf, u8, dv } = setup()
+    const sock = new Native('loopback-test', {})
+    let calls = 0
+    sock.startPoll(() => { calls++; sock.close() })
+    stage(dv, u8, [4, 4])
+    sock.sendBatch(buf, TX_DESC, 2)
+    for (let i = 0; i < 50 && calls === 0; i++) await sleep(5)
+    await sleep(20)
+    expect(calls).to.equal(1) // still readable, but closed: never called again
+    expect(sock.closed).to.equal(true)
+  })
+
   it('close() is idempotent, stops the poll, and leaves no fd open', async () => {
     const before = openFds()
     for (let i = 0; i < 20; i++) {
@@ -196,6 +213,42 @@ describe('native addon', () => {
     expect(err).to.include({ errno: 9, code: 'EBADF', syscall: 'recvmmsg' })
     expect(() => sock.sendBatch(buf, TX_DESC, 1)).to.throw(/EBADF/)
     expect(() => sock.startPoll(() => {})).to.throw(/EBADF/)
+  })
+
+  it('survives a worker being terminated while its socket polls, and a process exiting while polling', function () {
+    this.timeout(15_000)
+    // In a child process: a failure here would be an abort, not an exception.
+    const dir = mkdtempSync(join(tmpdir(), 'tcx-shim-'))
+    const script = join(dir, 'worker-poll.mjs')
+    writeFileSync(script, `
+      import { Worker, isMainThread, parentPort } from 'node:worker_threads'
+      import { loadAddon } from ${JSON.stringify(new URL('./native.js', import.meta.url).href)}
+      const { NativeSocket } = loadAddon()
+      if (isMainThread) {
+        const w = new Worker(new URL(import.meta.url))
+        w.once('message', async () => {
+          await w.terminate()
+          const s = new NativeSocket('loopback-test', {})
+          s.startPoll(() => {})
+          setTimeout(() => { console.log('ok'); process.exit(0) }, 20)
+        })
+      } else {
+        const s = new NativeSocket('loopback-test', {})
+        const buf = new ArrayBuffer(65536)
+        const dv = new DataView(buf)
+        s.startPoll(() => { parentPort.postMessage('readable') }) // never reads: stays readable
+        dv.setUint32(4096, 1000, true); dv.setUint32(4100, 10, true)
+        s.sendBatch(buf, 4096, 1)
+      }
+    `)
+    try {
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 10_000 })
+      expect(r.stderr).to.not.match(/FATAL|abort/i)
+      expect(r.status).to.equal(0)
+      expect(r.stdout.trim()).to.equal('ok')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('the finalizer closes a socket that was never closed', async function () {

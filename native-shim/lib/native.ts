@@ -41,6 +41,8 @@ export interface NativeSocket {
   readonly cooked: boolean
   /** nfqueue: the netlink port id the kernel assigned. */
   readonly portId: number
+  /** The receive buffer the kernel granted (SO_RCVBUF as getsockopt reports it; 0 once closed). */
+  readonly rcvbuf: number
   /**
    * recvmmsg(MSG_DONTWAIT) of up to `max` datagrams straight into `buffer`:
    * datagram i goes to dataOff + i*align8(snap) (at most snap bytes) and is

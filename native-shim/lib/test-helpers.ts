@@ -43,3 +43,24 @@ export const SYN = hex`
   50 02 72 10  // doff 5, flags SYN, window 29200
   00 00 00 00  // TCP checksum (not filled in), urgent pointer 0
 `
+
+/** A stand-in for the addon's NativeSocket; override what a test needs. */
+export class FakeNativeSocket {
+  fd = 3
+  closed = false
+  kind = 'packet'
+  ifindex = 1
+  arphrd = 1
+  cooked = false
+  portId = 0
+  rcvbuf = 212992
+  closes = 0
+  polls = 0
+  constructor (_kind?: unknown, _opts?: unknown) {}
+  recvBatch (_b: ArrayBuffer, _d: number, _o: number, _s: number, _snap: number, _max: number): number { return 0 }
+  sendBatch (_b: ArrayBuffer, _d: number, n: number): number { return n }
+  startPoll (_fn: () => void): void { this.polls++ }
+  stopPoll (): void {}
+  close (): void { this.closes++; this.closed = true; this.fd = -1 }
+  stats (): { received: number, sent: number, truncated: number, overruns: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+}

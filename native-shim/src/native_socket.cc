@@ -140,6 +140,7 @@ Napi::Function NativeSocket::Define(Napi::Env env) {
     InstanceAccessor<&NativeSocket::GetArphrd>("arphrd"),
     InstanceAccessor<&NativeSocket::GetCooked>("cooked"),
     InstanceAccessor<&NativeSocket::GetPortId>("portId"),
+    InstanceAccessor<&NativeSocket::GetRcvbuf>("rcvbuf"),
   });
 }
 
@@ -181,7 +182,10 @@ NativeSocket::NativeSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
 }
 
 NativeSocket::~NativeSocket() {
-  StopPolling();
+  // Normally polling has stopped (a polling socket holds a strong reference
+  // to itself); at environment teardown it may not have. Release the uv
+  // handle without touching the JS references of a dying environment.
+  StopUvPoll();
   CloseFds();
 }
 
@@ -448,6 +452,15 @@ Napi::Value NativeSocket::SendBatch(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "transmit descriptors lie outside the buffer").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  // Check every descriptor first, so a bad one fails the call before anything is sent.
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t* d = base + desc_off + static_cast<size_t>(i) * 16;
+    if (static_cast<uint64_t>(GetU32LE(d)) + GetU32LE(d + 4) > size) {
+      Napi::RangeError::New(env, "transmit descriptor " + std::to_string(i) + " points outside the buffer")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
   const int txfd = kind_ == Kind::LoopbackTest ? txfd_ : fd_;
   uint32_t sent = 0;
   while (sent < count) {
@@ -456,11 +469,6 @@ Napi::Value NativeSocket::SendBatch(const Napi::CallbackInfo& info) {
       const uint8_t* d = base + desc_off + static_cast<size_t>(sent + i) * 16;
       uint32_t off = GetU32LE(d);
       uint32_t len = GetU32LE(d + 4);
-      if (static_cast<uint64_t>(off) + len > size) {
-        Napi::RangeError::New(env, "transmit descriptor " + std::to_string(sent + i) +
-                                       " points outside the buffer").ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
       iovs_[i].iov_base = base + off;
       iovs_[i].iov_len = len;
       struct msghdr& h = msgs_[i].msg_hdr;
@@ -534,7 +542,7 @@ Napi::Value NativeSocket::StartPoll(const Napi::CallbackInfo& info) {
   int rc = uv_poll_init(loop, handle, fd_);
   if (rc != 0) {
     delete handle;
-    callback_.Reset();
+    if (!strong_) callback_.Reset();
     ThrowErrno(env, -rc, "uv_poll_init");
     return env.Undefined();
   }
@@ -542,36 +550,62 @@ Napi::Value NativeSocket::StartPoll(const Napi::CallbackInfo& info) {
   rc = uv_poll_start(handle, UV_READABLE, OnPoll);
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    callback_.Reset();
+    if (!strong_) callback_.Reset();
     ThrowErrno(env, -rc, "uv_poll_start");
     return env.Undefined();
   }
   poll_ = handle;
-  Ref();  // a polling socket stays alive without a JS reference
+  if (!strong_) {
+    strong_ = true;
+    Ref();  // a polling socket stays alive without a JS reference
+  }
   return env.Undefined();
 }
 
 void NativeSocket::OnPoll(uv_poll_t* handle, int /*status*/, int /*events*/) {
   // On an error status the callback still runs: its recvBatch reports it.
+  // Raw N-API calls here: node-addon-api's wrappers abort the process when a
+  // call fails, and calls do fail once the environment cannot run JS any
+  // more (a worker being terminated).
   auto* self = static_cast<NativeSocket*>(handle->data);
-  if (self == nullptr || self->callback_.IsEmpty()) return;
-  Napi::Env env = self->Env();
-  Napi::HandleScope scope(env);
-  self->callback_.MakeCallback(self->Value(), {}, *self->async_);
-  if (env.IsExceptionPending()) {
-    Napi::Error err = env.GetAndClearPendingException();
-    napi_fatal_exception(env, err.Value());  // -> process 'uncaughtException'
+  if (self == nullptr || self->callback_.IsEmpty() || !self->async_) return;
+  napi_env env = self->Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    self->StopUvPoll();
+    return;
   }
+  napi_value fn = nullptr;
+  napi_value recv = nullptr;
+  napi_value result = nullptr;
+  napi_status st = napi_get_reference_value(env, self->callback_, &fn);
+  if (st == napi_ok && fn == nullptr) st = napi_generic_failure;
+  if (st == napi_ok) st = napi_get_global(env, &recv);
+  if (st == napi_ok) st = napi_make_callback(env, *self->async_, recv, fn, 0, nullptr, &result);
+  if (st == napi_pending_exception) {
+    napi_value err;
+    if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);  // -> 'uncaughtException'
+  } else if (st != napi_ok) {
+    self->StopUvPoll();  // JS cannot run here any more: stop calling it
+  }
+  napi_close_handle_scope(env, scope);
 }
 
-void NativeSocket::StopPolling() {
+void NativeSocket::StopUvPoll() {
   if (poll_ == nullptr) return;
   uv_poll_stop(poll_);
   poll_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
   poll_ = nullptr;
-  callback_.Reset();
-  Unref();
+}
+
+void NativeSocket::StopPolling() {
+  StopUvPoll();
+  if (strong_) {
+    strong_ = false;
+    callback_.Reset();
+    Unref();
+  }
 }
 
 Napi::Value NativeSocket::StopPoll(const Napi::CallbackInfo& info) {
@@ -609,6 +643,15 @@ Napi::Value NativeSocket::GetIfindex(const Napi::CallbackInfo& info) { return Na
 Napi::Value NativeSocket::GetArphrd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), arphrd_); }
 Napi::Value NativeSocket::GetCooked(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cooked_); }
 Napi::Value NativeSocket::GetPortId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), portid_); }
+
+// The receive buffer the kernel granted (getsockopt SO_RCVBUF: twice the
+// requested size, or less when SO_RCVBUF was capped by net.core.rmem_max).
+Napi::Value NativeSocket::GetRcvbuf(const Napi::CallbackInfo& info) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (fd_ < 0 || getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0) v = 0;
+  return Napi::Number::New(info.Env(), v);
+}
 
 Napi::Value NativeSocket::GetKind(const Napi::CallbackInfo& info) {
   const char* k = "loopback-test";

@@ -34,7 +34,8 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   bool OpenLoopbackTest(Napi::Env env);
   bool SetBuffer(Napi::Env env, int force, int plain, const Napi::Object& opts, const char* key);
   void CloseFds();
-  void StopPolling();
+  void StopPolling();  // stops the uv poll and drops the callback and the strong reference
+  void StopUvPoll();   // stops the uv poll only
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
   Napi::Value RecvBatch(const Napi::CallbackInfo& info);
@@ -50,6 +51,7 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   Napi::Value GetArphrd(const Napi::CallbackInfo& info);
   Napi::Value GetCooked(const Napi::CallbackInfo& info);
   Napi::Value GetPortId(const Napi::CallbackInfo& info);
+  Napi::Value GetRcvbuf(const Napi::CallbackInfo& info);
 
   Kind kind_ = Kind::LoopbackTest;
   int fd_ = -1;      // receives (and sends, except loopback-test)
@@ -69,6 +71,7 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   int pending_errno_ = 0;
 
   uv_poll_t* poll_ = nullptr;
+  bool strong_ = false;  // Ref() taken for polling (released by StopPolling)
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> async_;
 

@@ -3,34 +3,34 @@
 // All key functions take pointers into linear memory; no allocation.
 import { KEY_SIZE, KEY_TARGET_ADDR, KEY_CLIENT_PORT, KEY_TARGET_PORT, KEY_FAMILY, KEY_CLIENT_ADDR } from '../shared/layout'
 
-/** Hash of the first 36 bytes (addresses and ports), as nine u32 words. */
+/**
+ * Hash of the first 36 bytes (addresses and ports): four u64 words and the
+ * port word, each folded in by xor, a 64-bit multiply and an xor-shift, then
+ * a finaliser. Every fold step is a bijection of its word, so two keys that
+ * differ in a single 8-byte word never collide.
+ */
 @inline export function keyHash (k: usize): u32 {
-  let h: u32 = 0x9e3779b1
-  h = mix(h, load<u32>(k, 0))
-  h = mix(h, load<u32>(k, 4))
-  h = mix(h, load<u32>(k, 8))
-  h = mix(h, load<u32>(k, 12))
-  h = mix(h, load<u32>(k, 16))
-  h = mix(h, load<u32>(k, 20))
-  h = mix(h, load<u32>(k, 24))
-  h = mix(h, load<u32>(k, 28))
-  h = mix(h, load<u32>(k, 32))
-  // murmur3 finaliser
-  h ^= h >> 16
-  h *= 0x85ebca6b
-  h ^= h >> 13
-  h *= 0xc2b2ae35
-  h ^= h >> 16
-  return h
+  let h: u64 = HASH_SEED
+  h = fold(h, load<u64>(k, 0))
+  h = fold(h, load<u64>(k, 8))
+  h = fold(h, load<u64>(k, 16))
+  h = fold(h, load<u64>(k, 24))
+  h = fold(h, <u64>load<u32>(k, 32))
+  return finish(h)
 }
 
-@inline function mix (h: u32, w: u32): u32 {
-  w *= 0xcc9e2d51
-  w = rotl<u32>(w, 15)
-  w *= 0x1b873593
-  h ^= w
-  h = rotl<u32>(h, 13)
-  return h * 5 + 0xe6546b64
+const HASH_SEED: u64 = 0x243f6a8885a308d3
+
+@inline function fold (h: u64, w: u64): u64 {
+  h = (h ^ w) * 0x9e3779b97f4a7c15
+  return h ^ (h >> 32)
+}
+
+@inline function finish (h: u64): u32 {
+  h ^= h >> 29
+  h *= 0xbf58476d1ce4e5b9
+  h ^= h >> 32
+  return <u32>h
 }
 
 /**
@@ -38,22 +38,13 @@ import { KEY_SIZE, KEY_TARGET_ADDR, KEY_CLIENT_PORT, KEY_TARGET_PORT, KEY_FAMILY
  * keyHash of the key after keyClearTarget, without touching the key.
  */
 @inline export function keyHashNoTarget (k: usize): u32 {
-  let h: u32 = 0x9e3779b1
-  h = mix(h, load<u32>(k, 0))
-  h = mix(h, load<u32>(k, 4))
-  h = mix(h, load<u32>(k, 8))
-  h = mix(h, load<u32>(k, 12))
-  h = mix(h, 0)
-  h = mix(h, 0)
-  h = mix(h, 0)
-  h = mix(h, 0)
-  h = mix(h, load<u32>(k, 32))
-  h ^= h >> 16
-  h *= 0x85ebca6b
-  h ^= h >> 13
-  h *= 0xc2b2ae35
-  h ^= h >> 16
-  return h
+  let h: u64 = HASH_SEED
+  h = fold(h, load<u64>(k, 0))
+  h = fold(h, load<u64>(k, 8))
+  h = fold(h, 0)
+  h = fold(h, 0)
+  h = fold(h, <u64>load<u32>(k, 32))
+  return finish(h)
 }
 
 /** True when the 36 key bytes at a and b are equal. */

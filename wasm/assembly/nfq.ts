@@ -236,12 +236,13 @@ export function nfqVerdictBuild (m: i32, queueNum: u32, seq: u32): i32 {
  * - NOOP, DONE, OVERRUN and other types are counted Ignored.
  * - A message with nlmsg_len < 16 ends the walk of its datagram (Malformed).
  *
- * In place: the n input descriptors are first moved to the end of DESC_OFF,
- * so frame k may use slot k while the datagram read is at slot
- * MAX_BATCH - n + j >= k. A datagram that holds more packets than that leaves
- * room for counts them Overflow (they get no verdict and stay queued). The
- * kernel sends one packet per datagram, so with n <= MAX_BATCH real input
- * never overflows.
+ * In place: the n input descriptors are first moved to the end of DESC_OFF
+ * (datagram j to slot MAX_BATCH - n + j), so writing frame k to slot k never
+ * overwrites a datagram not yet read as long as k <= MAX_BATCH - n + j.
+ * Packets beyond that bound are counted Overflow and get no frame (so no
+ * verdict: they stay queued in the kernel). The kernel sends one packet per
+ * datagram, so real input never overflows; only a full batch (n close to
+ * MAX_BATCH) of datagrams holding several packets each can.
  *
  * Returns the frame count, or -Status.BadArgument when n is outside
  * [0, MAX_BATCH]. Results: nfqStat(NfqStat.*); counters: nfqCounter.

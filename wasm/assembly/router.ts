@@ -5,7 +5,8 @@
 //
 // Arena layout (all pointers are absolute u32 addresses, 0 = none):
 //   [base, base + B)        bucket heads, one u32 entry pointer per bucket
-//                           (B = buckets * 4 rounded up to 8)
+//                           (B = buckets * 4 rounded up to 64: base is page
+//                           aligned, so every entry fills one cache line)
 //   [base + B, ... + 64*M)  the entry pool, M = maxRoutes entries of 64 bytes:
 //     +0  36 bytes  key (DNAT mode: target address stored as zero)
 //     +36 i32       conn
@@ -46,12 +47,12 @@ let freeHead: usize = 0
 let oldest: usize = 0
 let newest: usize = 0
 let live: u32 = 0
-let maxLive: u32 = 0
 /** An entry is stale when (now - last) > idleMax; 0xffffffff when there is no timeout. */
 let idleMax: u32 = 0xffffffff
 
+/** The bucket array, rounded up to 64 bytes so that entries sit on cache lines. */
 @inline function bucketsSize (buckets: u32): u64 {
-  return ((<u64>buckets << 2) + 7) & ~(<u64>7)
+  return ((<u64>buckets << 2) + 63) & ~(<u64>63)
 }
 
 /** Bytes the router needs in the arena for `buckets` buckets and `maxRoutes` entries (saturates at 4 GiB − 1). */
@@ -73,7 +74,6 @@ export function routerSetup (base: usize, buckets: u32, maxRoutes: u32, timeoutM
   oldest = 0
   newest = 0
   live = 0
-  maxLive = maxRoutes
   idleMax = timeoutMs == 0 ? 0xffffffff : timeoutMs
   arenaReset(base, poolEnd)
   gaugeSet(Counter.Routes, 0)
@@ -277,10 +277,48 @@ export function routerExpire (now: u32): i32 {
 
 @inline function lookupMany (keysOff: usize, n: usize, outOff: usize, now: u32, dn: bool): u32 {
   let hits: u32 = 0
+  let h = hashOf(keysOff, dn)
+  let e = <usize>load<u32>(bucketOf(h))
+  let eh: u32 = e != 0 ? load<u32>(e, E_HASH) : 0
   for (let i: usize = 0; i < n; i++) {
-    const conn = lookupOne(keysOff + i * <usize>KEY_SIZE, now, dn)
+    const k = keysOff + i * <usize>KEY_SIZE
+    // Start on the next key early: its bucket head and first entry are
+    // loaded while this one finishes (the misses overlap). A removal below
+    // may change that chain, so it is read again then.
+    let h2: u32 = 0
+    let e2: usize = 0
+    let eh2: u32 = 0
+    if (i + 1 < n) {
+      h2 = hashOf(k + <usize>KEY_SIZE, dn)
+      e2 = <usize>load<u32>(bucketOf(h2))
+      if (e2 != 0) eh2 = load<u32>(e2, E_HASH)
+    }
+    let conn: i32 = -1
+    while (e != 0) {
+      if (eh == h && (dn ? keyEqualsNoTarget(k, e) : keyEquals(k, e))) break
+      e = <usize>load<u32>(e, E_NEXT)
+      if (e != 0) eh = load<u32>(e, E_HASH)
+    }
+    if (e != 0) {
+      if (isStale(e, now)) {
+        removeEntry(e)
+        count(Counter.RouterExpiries)
+        gaugeSet(Counter.Routes, live)
+        // the next key's chain may have changed
+        if (i + 1 < n) {
+          e2 = <usize>load<u32>(bucketOf(h2))
+          if (e2 != 0) eh2 = load<u32>(e2, E_HASH)
+        }
+      } else {
+        touch(e, now)
+        conn = load<i32>(e, E_CONN)
+        hits++
+      }
+    }
     store<i32>(outOff + (i << 2), conn)
-    hits += <u32>(conn >= 0)
+    h = h2
+    e = e2
+    eh = eh2
   }
   return hits
 }
@@ -288,14 +326,18 @@ export function routerExpire (now: u32): i32 {
 /**
  * Looks up n consecutive 40-byte keys at keysOff and writes n i32 connection
  * ids (-1 for a miss) at outOff, exactly as n routerLookup calls would.
- * BadRegion when a region leaves the memory or the output would overwrite the
- * static data or the tables.
+ * BadRegion when a region leaves the memory, the output would overwrite the
+ * static data or the tables, or the output starts inside the keys after
+ * their start (it would overwrite keys not yet read; in place is fine).
  */
 export function routerLookupBatch (keysOff: usize, n: i32, outOff: usize, now: u32): i32 {
   if (!ready) return Status.NotInitialised
   if (n < 0) return Status.BadArgument
-  if (!regionReadable(keysOff, <u64>n * <u64>KEY_SIZE)) return Status.BadRegion
+  const keyBytes = <u64>n * <u64>KEY_SIZE
+  if (!regionReadable(keysOff, keyBytes)) return Status.BadRegion
   if (!regionWritable(outOff, <u64>n << 2)) return Status.BadRegion
+  if (outOff > keysOff && <u64>outOff < <u64>keysOff + keyBytes) return Status.BadRegion
+  if (n == 0) return Status.Ok
   clockSet(now)
   const hits = dnat
     ? lookupMany(keysOff, <usize>n, outOff, now, true)

@@ -280,6 +280,24 @@ describe('compileFilter', () => {
       }
     })
 
+    it('compiles a parsed expression the same as its text', () => {
+      expect(compileChecked({ kind: 'and', left: { kind: 'tcp' }, right: { kind: 'port', dir: 'src', port: 80 } }).toText())
+        .to.equal(compileChecked('tcp and src port 80').toText())
+    })
+
+    it('refuses a hand-built expression with values the parser would not produce', () => {
+      const bad = [
+        { kind: 'port', dir: 'src', port: 70000 },
+        { kind: 'portrange', dir: 'dst', low: 9, high: 1 },
+        { kind: 'host', dir: 'both', addr: 1 },
+        { kind: 'net', dir: 'src', addr: 0x0a000001, mask: 0xff000000 },
+        { kind: 'not', operand: { kind: 'udp' } }
+      ]
+      for (const expr of bad) {
+        expect(() => compileFilter(expr as never), JSON.stringify(expr)).to.throw().that.satisfies((err: unknown) => isTcpcopyError(err, 'TC_ERR_CONFIG_FILTER'))
+      }
+    })
+
     it('compiles an empty filter to "every IPv4 packet"', () => {
       expect(compileChecked('  ').toText()).to.equal(compileChecked('ip').toText())
       expect(runBpf(compileChecked(''), concat(ethernetHeader(0x0800), UDP))).to.equal(DEFAULT_SNAPLEN)

@@ -47,7 +47,7 @@ const IP_OFFMASK = 0x1fff
  * instructions, TC_ERR_CONFIG_SNAPLEN / TC_ERR_CONFIG_LINKTYPE for bad options.
  */
 export function compileFilter (filter: string | FilterExpr, options: CompileOptions = {}): BpfProgram {
-  const expr = typeof filter === 'string' ? parseFilter(filter) : filter
+  const expr = typeof filter === 'string' ? parseFilter(filter) : checkExpr(filter)
   const snaplen = options.snaplen ?? DEFAULT_SNAPLEN
   if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 0xffffffff) {
     throw new ConfigError(`snaplen must be an integer 1..4294967295, got ${snaplen}`, 'TC_ERR_CONFIG_SNAPLEN')
@@ -105,6 +105,41 @@ export function compileFilter (filter: string | FilterExpr, options: CompileOpti
   const problems = bpfProblems(insns)
   if (problems.length > 0) throw new Error(`internal error: compiled filter fails verification: ${problems.join('; ')}`)
   return new BpfProgram(insns)
+}
+
+/** Checks a hand-built expression has the values the parser would have produced. */
+function checkExpr (e: FilterExpr): FilterExpr {
+  const bad = (what: string): never => {
+    throw new ConfigError(`filter expression: ${what}`, 'TC_ERR_CONFIG_FILTER')
+  }
+  const u32 = (v: number): boolean => Number.isInteger(v) && v >= 0 && v <= 0xffffffff
+  const u16 = (v: number): boolean => Number.isInteger(v) && v >= 0 && v <= 0xffff
+  const dirs = ['src', 'dst', 'src or dst', 'src and dst']
+  const stack: FilterExpr[] = [e]
+  while (stack.length > 0) {
+    const n = stack.pop() as FilterExpr
+    switch (n.kind) {
+      case 'and': case 'or': stack.push(n.left, n.right); break
+      case 'not': stack.push(n.operand); break
+      case 'ip': case 'tcp': break
+      case 'host':
+        if (!u32(n.addr) || !dirs.includes(n.dir)) bad(`bad host ${JSON.stringify(n)}`)
+        break
+      case 'net':
+        if (!u32(n.addr) || !u32(n.mask) || !dirs.includes(n.dir)) bad(`bad net ${JSON.stringify(n)}`)
+        if (((n.addr & ~n.mask) >>> 0) !== 0) bad(`net address has bits outside its mask: ${JSON.stringify(n)}`)
+        break
+      case 'port':
+        if (!u16(n.port) || !dirs.includes(n.dir)) bad(`bad port ${JSON.stringify(n)}`)
+        break
+      case 'portrange':
+        if (!u16(n.low) || !u16(n.high) || n.low > n.high || !dirs.includes(n.dir)) bad(`bad portrange ${JSON.stringify(n)}`)
+        break
+      default:
+        bad(`unknown node ${JSON.stringify(n)}`)
+    }
+  }
+  return e
 }
 
 // ------------------------------------------------------------------ code generation

@@ -106,6 +106,14 @@ export function sllHeader (protocol: number): Uint8Array {
   `
 }
 
+/** Linux SLL header whose protocol is 0x8100, then the 802.1Q TCI and the real protocol. */
+export function sllVlanHeader (protocol: number): Uint8Array {
+  return concat(sllHeader(0x8100), hex`
+    00 64  // TCI: priority 0, VLAN 100
+    ${protocol.toString(16).padStart(4, '0')}  // the real protocol
+  `)
+}
+
 /** How a test frames an IP packet, and the link type to compile for. */
 export interface Framing {
   readonly name: string
@@ -118,7 +126,9 @@ export const FRAMINGS: readonly Framing[] = [
   { name: 'VLAN-tagged Ethernet', linkType: LinkType.Ethernet, wrap: (ip, et = 0x0800) => concat(vlanHeader(et), ip) },
   { name: 'raw IPv4 (LINKTYPE_RAW)', linkType: LinkType.Raw, wrap: (ip) => ip },
   { name: 'raw IPv4 (DLT_RAW 12)', linkType: LinkType.DltRaw, wrap: (ip) => ip },
-  { name: 'Linux SLL', linkType: LinkType.LinuxSll, wrap: (ip, et = 0x0800) => concat(sllHeader(et), ip) }
+  { name: 'raw IPv4 (LINKTYPE_IPV4 228)', linkType: LinkType.Ipv4, wrap: (ip) => ip },
+  { name: 'Linux SLL', linkType: LinkType.LinuxSll, wrap: (ip, et = 0x0800) => concat(sllHeader(et), ip) },
+  { name: 'VLAN-tagged Linux SLL', linkType: LinkType.LinuxSll, wrap: (ip, et = 0x0800) => concat(sllVlanHeader(et), ip) }
 ]
 
 export interface PacketSpec {

@@ -545,6 +545,13 @@ describe('nfqueue netlink', () => {
       expect(nfqConfigError(19, 'params', 0).code).to.equal('TC_ERR_NFQ_CONFIG')
     })
 
+    it('reads EPERM on bind as a queue held by another socket (what the kernel answers then)', () => {
+      const held = nfqConfigError(1, 'bind', 3)
+      expect(held.code).to.equal('TC_ERR_NFQ_BUSY')
+      expect(held.message).to.contain('/proc/net/netfilter/nfnetlink_queue')
+      expect(nfqConfigError(1, 'params', 3).code).to.equal('TC_ERR_NFQ_BUSY')
+    })
+
     it('maps a parsed error back to its step through the seq', () => {
       const steps = nfqConfigSteps({ queueNum: 7, copyRange: 64 }, 100)
       receive(core, [EBUSY_102])

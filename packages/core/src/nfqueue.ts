@@ -8,28 +8,32 @@
 //   core.processDescribed(batch.frames, LinkType.Raw, now)
 //   io.send(nfqWriteVerdicts(core, batch.frames, queueNum, seq)); seq += batch.frames
 import { ConfigError, IoError } from '@tcpcopy/interface'
-import { MAX_BATCH } from '@tcpcopy/wasm'
+import { MAX_BATCH, NfqConfigOption, NfqStat, NfqCounter, NFQ_TYPE_PACKET, NFQ_TYPE_VERDICT, NFQ_TYPE_CONFIG } from '@tcpcopy/wasm'
 import type { Core } from './core.js'
 import { toCoreError } from './errors.js'
 
-// Mirrors of wasm/shared/netlink.ts (NfqConfigOption, NfqStat, NfqCounter):
-// @tcpcopy/wasm does not re-export that file yet. The order is the index.
-const OPT_QUEUE_MAXLEN = 1
-const OPT_FAIL_OPEN = 2
-const OPT_ONE_DATAGRAM = 4
-const STAT_FIELDS = [
-  'frames', 'datagrams', 'messages', 'packets', 'noPayload', 'acks', 'errors', 'lastErrno', 'lastErrorSeq',
-  'lastErrorType', 'malformed', 'truncated', 'overflow', 'ignored', 'badDatagrams'
-] as const
-const COUNTER_FIELDS = [
-  'datagrams', 'messages', 'packets', 'noPayload', 'acks', 'errors', 'malformed', 'truncated', 'overflow',
-  'ignored', 'badDatagrams', 'configMessages', 'verdicts'
-] as const
+const OPT_QUEUE_MAXLEN = NfqConfigOption.QueueMaxLen
+const OPT_FAIL_OPEN = NfqConfigOption.FailOpen
+const OPT_ONE_DATAGRAM = NfqConfigOption.OneDatagram
+
+/** The enum's member names in index order, camelCased: NfqStat.LastErrno → 'lastErrno'. */
+function fieldNames<E extends Record<string, string | number>> (e: E, count: number): string[] {
+  const names: string[] = []
+  for (let i = 0; i < count; i++) {
+    const name = e[i] as string
+    names.push(name.charAt(0).toLowerCase() + name.slice(1))
+  }
+  return names
+}
+const STAT_FIELDS = fieldNames(NfqStat, NfqStat.Count) as Array<keyof NfqBatch>
+const COUNTER_FIELDS = fieldNames(NfqCounter, NfqCounter.Count) as NfqCounterField[]
+type NfqCounterField = 'datagrams' | 'messages' | 'packets' | 'noPayload' | 'acks' | 'errors' | 'malformed' |
+  'truncated' | 'overflow' | 'ignored' | 'badDatagrams' | 'configMessages' | 'verdicts'
 
 /** nlmsg_type of nfnetlink_queue messages: (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_*. */
-export const NFQ_MSG_PACKET = 0x300
-export const NFQ_MSG_VERDICT = 0x301
-export const NFQ_MSG_CONFIG = 0x302
+export const NFQ_MSG_PACKET = NFQ_TYPE_PACKET
+export const NFQ_MSG_VERDICT = NFQ_TYPE_VERDICT
+export const NFQ_MSG_CONFIG = NFQ_TYPE_CONFIG
 /** Bytes of one verdict message in the datagram nfqWriteVerdicts builds. */
 export const NFQ_VERDICT_MESSAGE_BYTES = 32
 
@@ -86,7 +90,7 @@ export interface NfqBatch {
   badDatagrams: number
 }
 
-export type NfqCounters = Record<typeof COUNTER_FIELDS[number], number>
+export type NfqCounters = Record<NfqCounterField, number>
 
 function checkInt (name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -168,13 +172,17 @@ const EOPNOTSUPP = 95
  */
 export function nfqConfigError (errno: number, step: NfqConfigStepName, queueNum: number): IoError {
   const syscall = `nfnetlink_queue ${step}`
+  // The kernel answers EPERM when another socket holds the queue (EBUSY only
+  // when the same socket binds twice); the shim checked CAP_NET_ADMIN at open.
+  if ((errno === EPERM || errno === EBUSY) && (step === 'bind' || step === 'params')) {
+    return new IoError(`nfqueue queue ${queueNum} is already bound by another process ` +
+      '(another intercept or libnetfilter_queue program: its port id is in /proc/net/netfilter/nfnetlink_queue); ' +
+      'stop it or use another queue number (--queue-num, and the same number in the iptables NFQUEUE rule)',
+    'TC_ERR_NFQ_BUSY', errno, syscall)
+  }
   if (errno === EPERM) {
     return new IoError(`nfqueue ${step} of queue ${queueNum} failed: operation not permitted; ` +
       'binding an NFQUEUE queue needs CAP_NET_ADMIN (run as root)', 'TC_ERR_NFQ_PERMISSION', errno, syscall)
-  }
-  if (errno === EBUSY && step === 'bind') {
-    return new IoError(`nfqueue queue ${queueNum} is already bound by another process ` +
-      '(another intercept or libnetfilter_queue program); stop it or use another queue number', 'TC_ERR_NFQ_BUSY', errno, syscall)
   }
   if (errno === EOPNOTSUPP || (errno === EINVAL && step === 'fail-open')) {
     return new IoError(`nfqueue ${step} of queue ${queueNum} is not supported by this kernel (errno ${errno})`,

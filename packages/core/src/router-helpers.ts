@@ -128,7 +128,7 @@ export interface RouteEntry { key: string, conn: number, last: number, hash: num
 export function readRoutes (core: TestCore): RouteEntry[] {
   const { buckets, maxRoutes } = core.opts
   const dv = core.dv
-  const poolStart = ARENA_BASE + ((buckets * 4 + 7) & ~7)
+  const poolStart = ARENA_BASE + ((buckets * 4 + 63) & ~63)
   const poolEnd = poolStart + maxRoutes * ENTRY_SIZE
   const inChains = new Set<number>()
   for (let b = 0; b < buckets; b++) {
@@ -169,7 +169,7 @@ export interface DelayKeyEntry {
 
 /** Where the delay table starts: right after the router in the arena. */
 export function delayBase (core: TestCore): number {
-  return ARENA_BASE + ((core.opts.buckets * 4 + 7) & ~7) + core.opts.maxRoutes * ENTRY_SIZE
+  return ARENA_BASE + ((core.opts.buckets * 4 + 63) & ~63) + core.opts.maxRoutes * ENTRY_SIZE
 }
 
 /**

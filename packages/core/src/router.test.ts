@@ -85,8 +85,10 @@ describe('router', () => {
     })
 
     it('finds the right route among keys whose 32-bit hashes collide', () => {
-      const x = keyV4('192.168.53.128', 40000, '10.0.0.2', 443)
-      const y = keyV4('192.168.99.60', 40000, '10.0.0.2', 80)
+      // a pair found offline (the hash folds whole 8-byte words, so a colliding
+      // pair differs in two words: here the client address and the ports)
+      const x = keyV4('192.168.13.185', 40000, '10.0.0.2', 80)
+      const y = keyV4('192.168.80.149', 40000, '10.0.0.2', 8080)
       core.init({ buckets: 1 })
       core.add(x, 1, 0)
       core.add(y, 2, 0)
@@ -95,6 +97,35 @@ describe('router', () => {
       expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([1, 2])
       expect(core.del(x)).to.equal(Status.Ok)
       expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([-1, 2])
+    })
+
+    it('compares every 8-byte word of keys whose hashes collide', () => {
+      // pairs found offline: A with byte 8w+1 = a and client port 40000 + b
+      const pairs: Array<[number, [number, number], [number, number]]> = [
+        [0, [16, 1429], [32, 7]],
+        [1, [8, 8], [45, 1817]],
+        [2, [16, 1574], [54, 321]],
+        [3, [6, 1149], [45, 988]]
+      ]
+      const variant = (w: number, [a, b]: [number, number]): Uint8Array => {
+        const k = keyV4('192.168.1.10', 40000 + b, '10.0.0.2', 8080)
+        k[8 * w + 1] = a
+        return k
+      }
+      for (const [w, p, q] of pairs) {
+        core.init({ buckets: 1 })
+        const x = variant(w, p)
+        const y = variant(w, q)
+        core.add(x, 1, 0)
+        core.add(y, 2, 0)
+        const [hx, hy] = readRoutes(core).map((e) => e.hash)
+        expect(hx, `word ${w}: these keys no longer collide under keyHash: find another pair`).to.equal(hy)
+        expect([core.lookup(x, 0), core.lookup(y, 0)], `word ${w}`).to.deep.equal([1, 2])
+        // a third key equal to x in all but the word of the pair is another key
+        const z = x.slice()
+        z[8 * w + 1] = z[8 * w + 1]! ^ 0x80
+        expect(core.lookup(z, 0), `word ${w}`).to.equal(-1)
+      }
     })
 
     it('distinguishes keys by target address when DNAT mode is off', () => {
@@ -359,6 +390,21 @@ describe('routerLookupBatch', () => {
     expect(readRoutes(core)).to.deep.equal(readRoutes(single))
   })
 
+  it('expires a stale route once when the batch holds its key twice in a row', () => {
+    core.add(B, 2, 0)
+    core.add(A, 1, 0)
+    core.add(C, 3, 1500)
+    writeKeys(core, [A, A, B, C, C], FRAMES_OFF)
+    expect(core.x.routerLookupBatch(FRAMES_OFF, 5, OUT_OFF, 1500)).to.equal(Status.Ok)
+    expect(readOut(core, OUT_OFF, 5)).to.deep.equal([-1, -1, -1, 3, 3])
+    expect(core.counter(Counter.RouterExpiries)).to.equal(2)
+    expect(core.counter(Counter.Routes)).to.equal(1)
+    expect(readRoutes(core).map((e) => e.conn)).to.deep.equal([3])
+    core.add(D, 4, 1500) // the freed entries are reused without harm
+    core.add(A, 5, 1500)
+    expect(readRoutes(core).map((e) => e.conn)).to.deep.equal([3, 4, 5])
+  })
+
   it('writes nothing for n = 0', () => {
     core.dv.setInt32(OUT_OFF, 12345, true)
     expect(core.x.routerLookupBatch(FRAMES_OFF, 0, OUT_OFF, 0)).to.equal(Status.Ok)
@@ -388,6 +434,24 @@ describe('routerLookupBatch', () => {
     }
     expect(core.x.routerLookupBatch(FRAMES_OFF, -1, OUT_OFF, 0)).to.equal(Status.BadArgument)
     expect(core.counter(Counter.RouterMisses) + core.counter(Counter.RouterHits)).to.equal(0)
+  })
+
+  it('writes in place over the keys, but refuses an output that starts inside the keys after their start', () => {
+    core.add(A, 3, 0)
+    core.add(B, 4, 0)
+    writeKeys(core, [A, C, B], FRAMES_OFF)
+    expect(core.x.routerLookupBatch(FRAMES_OFF, 3, FRAMES_OFF + 4, 0)).to.equal(Status.BadRegion)
+    expect(core.x.routerLookupBatch(FRAMES_OFF, 3, FRAMES_OFF + 3 * KEY_SIZE - 1, 0)).to.equal(Status.BadRegion)
+    expect(core.x.routerLookupBatch(FRAMES_OFF, 3, FRAMES_OFF, 0)).to.equal(Status.Ok)
+    expect(readOut(core, FRAMES_OFF, 3)).to.deep.equal([3, -1, 4])
+    writeKeys(core, [A, C, B], FRAMES_OFF)
+    expect(core.x.routerLookupBatch(FRAMES_OFF, 3, FRAMES_OFF + 3 * KEY_SIZE, 0)).to.equal(Status.Ok)
+    expect(readOut(core, FRAMES_OFF + 3 * KEY_SIZE, 3)).to.deep.equal([3, -1, 4])
+  })
+
+  it('does not read the keys region when n = 0, even at the end of the memory', () => {
+    const end = core.raw.memory.buffer.byteLength
+    expect(core.x.routerLookupBatch(end, 0, OUT_OFF, 0)).to.equal(Status.Ok)
   })
 
   it('refuses to write its output over the static data or the tables', () => {

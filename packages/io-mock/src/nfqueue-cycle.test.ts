@@ -13,7 +13,7 @@ function hex (text: string): Uint8Array {
 
 /** NFQNL_MSG_PACKET, queue 3, id 0x51, payload: a 40-byte SYN-ACK 10.0.1.2:8080 → 10.0.0.1:40000. */
 const PACKET = hex(`
-  48 00 00 00  00 03 00 00  00 00 00 00  00 00 00 00  // nlmsghdr: len 72, PACKET, flags 0, seq 0, pid 0
+  4c 00 00 00  00 03 00 00  00 00 00 00  00 00 00 00  // nlmsghdr: len 76, PACKET, flags 0, seq 0, pid 0
   02 00 00 03                                         // nfgenmsg: AF_INET, version 0, queue 3
   0b 00 01 00  00 00 00 51  08 00 03 00               // NFQA_PACKET_HDR: id 0x51, ETH_P_IP, hook 3, pad
   2c 00 0a 00                                         // NFQA_PAYLOAD, nla_len 44
@@ -42,7 +42,7 @@ describe('mock kernel queue with a core', () => {
     const n = kq.io.receive(MAX_BATCH)
     expect(n).to.equal(2)
     const batch = nfqParseBatch(core, n)
-    expect(batch).to.deep.include({ frames: 1, acks: 1, errors: 0 })
+    expect(batch).to.deep.include({ frames: 1, acks: 1, errors: 0, malformed: 0, noPayload: 0 })
     const verdicts = core.processDescribed(batch.frames, LinkType.Raw, 1)
     expect(Array.from(verdicts)).to.deep.equal([0])
     expect(core.counters().Delayed).to.equal(1) // a SYN-ACK without a route waits for its CLIENT_ADD

@@ -1,0 +1,5 @@
+export * from './intercept.js'
+export * from './logger.js'
+export * from './stats.js'
+export * from './sender.js'
+export * from './conn-ids.js'

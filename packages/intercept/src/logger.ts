@@ -1,0 +1,72 @@
+// The engine's logging seam. The engine never writes to stdout, stderr or a
+// file itself: it calls a Logger, and the CLI decides where lines go (the
+// log file of -l, with the INTERCEPT.md §9 line format).
+import createDebug from 'debug'
+
+/** The levels intercept uses (INTERCEPT.md §9), most severe first. */
+export type LogLevel = 'error' | 'warn' | 'notice' | 'info' | 'debug'
+
+export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(['error', 'warn', 'notice', 'info', 'debug'])
+
+/** Where the engine's log lines go. Messages are single lines without a trailing newline. */
+export interface Logger {
+  error (message: string): void
+  warn (message: string): void
+  notice (message: string): void
+  info (message: string): void
+  debug (message: string): void
+}
+
+/**
+ * A Logger that writes through the `debug` package, one namespace per level
+ * (`tcpcopy:intercept:warn`, ...): silent unless DEBUG selects it. The
+ * default when no logger is given; the CLI passes its own.
+ */
+export function createDebugLogger (namespace = 'tcpcopy:intercept'): Logger {
+  const out = {} as Record<LogLevel, createDebug.Debugger>
+  for (const level of LOG_LEVELS) out[level] = createDebug(`${namespace}:${level}`)
+  return {
+    error: (m) => { out.error(m) },
+    warn: (m) => { out.warn(m) },
+    notice: (m) => { out.notice(m) },
+    info: (m) => { out.info(m) },
+    debug: (m) => { out.debug(m) }
+  }
+}
+
+/** A Logger that drops everything. */
+export const silentLogger: Logger = Object.freeze({
+  error () {},
+  warn () {},
+  notice () {},
+  info () {},
+  debug () {}
+})
+
+/**
+ * Logs at most one line per `intervalMs` for a recurring condition, and
+ * tells how many were held back in between ("(17 more since the last line)").
+ */
+export class RateLimitedLog {
+  #last = -Infinity
+  #suppressed = 0
+
+  constructor (
+    readonly log: (message: string) => void,
+    readonly clock: () => number,
+    readonly intervalMs = 10000
+  ) {}
+
+  /** Logs `message()` now, or counts it when a line went out less than intervalMs ago. */
+  write (message: () => string): void {
+    const now = this.clock()
+    if (now - this.#last < this.intervalMs) {
+      this.#suppressed++
+      return
+    }
+    const more = this.#suppressed > 0 ? ` (${this.#suppressed} more since the last line)` : ''
+    this.#last = now
+    this.#suppressed = 0
+    this.log(message() + more)
+  }
+}
