@@ -25,7 +25,7 @@ export function routeClientAdd (conn: i32, now: u32): i32 {
   if (!isInitialised()) return Status.NotInitialised
   const st = routerAddKey(<usize>KEY_OFF, conn, now)
   if (st != Status.Ok) return st
-  delayFlush(<usize>KEY_OFF, conn)
+  delayFlush(<usize>KEY_OFF, conn, now)
   return Status.Ok
 }
 

@@ -29,7 +29,7 @@ import { KEY_OFF } from '../shared/layout'
 import { Counter } from '../shared/enums'
 import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyCopy36 } from './keys'
 import { count, gaugeSet } from './counters'
-import { modeDnat, clockSet, clockNow, arenaExtend, regionReadable } from './mode'
+import { modeDnat, arenaExtend, regionReadable } from './mode'
 import { recordEmit } from './record'
 
 /** Bytes of a packet kept per record; longer packets are cut (records need the headers only). */
@@ -203,13 +203,12 @@ function newRecord (): usize {
 /**
  * Stores a copy of the IPv4 packet at `ip` (capLen bytes present, headers
  * already validated) under key k, after the records already there.
- * OutputFull when the key already holds perKey records (counted in
+ * CapReached when the key already holds perKey records (counted in
  * DelayDroppedKeyCap). When the table holds `total` records, the oldest key
  * is dropped first (DelayEvicted, or DelayExpired if it had expired).
  */
 export function delayPut (k: usize, ip: usize, capLen: u32, now: u32): i32 {
   if (!ready) return Status.NotInitialised
-  clockSet(now)
   const dn = modeDnat()
   const h = dn ? keyHashNoTarget(k) : keyHash(k)
   let e = find(k, h, dn)
@@ -219,7 +218,7 @@ export function delayPut (k: usize, ip: usize, capLen: u32, now: u32): i32 {
   }
   if (e != 0 && load<u32>(e, K_COUNT) >= maxPerKey) {
     count(Counter.DelayDroppedKeyCap)
-    return Status.OutputFull
+    return Status.CapReached
   }
   if (nRecords >= maxTotal) {
     const victim = oldest
@@ -254,12 +253,12 @@ export function delayPut (k: usize, ip: usize, capLen: u32, now: u32): i32 {
  * (by the clock of the last router/delay call, i.e. the CLIENT_ADD's `now`)
  * is dropped as expired instead.
  */
-export function delayFlush (k: usize, conn: i32): i32 {
+export function delayFlush (k: usize, conn: i32, now: u32): i32 {
   if (!ready || nKeys == 0) return 0
   const dn = modeDnat()
   const e = find(k, dn ? keyHashNoTarget(k) : keyHash(k), dn)
   if (e == 0) return 0
-  if (isExpired(e, clockNow())) {
+  if (isExpired(e, now)) {
     count(Counter.DelayExpired, <u64>dropKey(e))
     gauges()
     return 0
@@ -289,7 +288,6 @@ export function delayStore (ipOff: usize, capLen: u32, now: u32): i32 {
 /** Drops keys created more than the expiry ago, oldest first; returns records dropped. O(dropped). */
 export function delayExpire (now: u32): i32 {
   if (!ready) return 0
-  clockSet(now)
   let n: u32 = 0
   while (oldest != 0 && isExpired(oldest, now)) n += dropKey(oldest)
   if (n != 0) {

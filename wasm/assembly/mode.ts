@@ -1,23 +1,15 @@
-// State shared by the router and the delay table: the DNAT normalisation,
-// the host clock last seen, and the bounds of the arena (so host-supplied
-// output regions can be refused when they would overwrite the tables).
+// State shared by the router and the delay table: the DNAT normalisation and
+// the bounds of the arena (so host-supplied output regions can be refused
+// when they would overwrite the tables).
 import { REGION_BASE } from '../shared/layout'
 
 let dnat = false
-let clock: u32 = 0
 let arenaLo: usize = 0
 let arenaHi: usize = 0
 
 /** DNAT mode (INTERCEPT.md §6.1): keys ignore the target address. Set by routerSetup. */
 export function modeSetDnat (on: bool): void { dnat = on }
 @inline export function modeDnat (): bool { return dnat }
-
-/**
- * The host clock (ms) of the latest router or delay call. delayFlush has no
- * `now` argument; it uses the clock routerAddKey set just before it.
- */
-@inline export function clockSet (now: u32): void { clock = now }
-@inline export function clockNow (): u32 { return clock }
 
 /** Records [lo, hi) as (part of) the arena; the first call after coreInit starts over. */
 export function arenaReset (lo: usize, hi: usize): void { arenaLo = lo; arenaHi = hi }

@@ -26,7 +26,7 @@ import { KEY_OFF, KEY_SIZE, CONNS_MAX } from '../shared/layout'
 import { Counter } from '../shared/enums'
 import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyCopy36 } from './keys'
 import { count, gaugeSet } from './counters'
-import { modeSetDnat, clockSet, arenaReset, regionReadable, regionWritable } from './mode'
+import { modeSetDnat, arenaReset, regionReadable, regionWritable } from './mode'
 
 const ENTRY_SIZE: usize = 64
 const E_CONN = 36
@@ -180,7 +180,6 @@ function takeEntry (now: u32): usize {
 export function routerAddKey (k: usize, conn: i32, now: u32): i32 {
   if (!ready) return Status.NotInitialised
   if (<u32>conn >= <u32>CONNS_MAX) return Status.BadArgument
-  clockSet(now)
   const dn = dnat
   const h = hashOf(k, dn)
   let e = find(k, h, dn)
@@ -209,7 +208,6 @@ export function routerAddKey (k: usize, conn: i32, now: u32): i32 {
 /** Connection of key k, refreshing the entry, or -1 (never added, removed, or idle too long). */
 export function routerLookupKey (k: usize, now: u32): i32 {
   if (!ready) return -1
-  clockSet(now)
   const conn = lookupOne(k, now, dnat)
   count(conn >= 0 ? Counter.RouterHits : Counter.RouterMisses)
   return conn
@@ -262,7 +260,6 @@ export function routerDeleteConn (conn: i32): i32 {
 /** Removes routes idle for longer than the timeout, oldest first; returns how many. O(removed). */
 export function routerExpire (now: u32): i32 {
   if (!ready) return 0
-  clockSet(now)
   let n: i32 = 0
   while (oldest != 0 && isStale(oldest, now)) {
     removeEntry(oldest)
@@ -338,7 +335,6 @@ export function routerLookupBatch (keysOff: usize, n: i32, outOff: usize, now: u
   if (!regionWritable(outOff, <u64>n << 2)) return Status.BadRegion
   if (outOff > keysOff && <u64>outOff < <u64>keysOff + keyBytes) return Status.BadRegion
   if (n == 0) return Status.Ok
-  clockSet(now)
   const hits = dnat
     ? lookupMany(keysOff, <usize>n, outOff, now, true)
     : lookupMany(keysOff, <usize>n, outOff, now, false)

@@ -34,4 +34,6 @@ export enum Status {
   OutputFull = 15,
   /** The AssemblyScript static data overlaps the fixed regions (build problem). */
   LayoutOverlap = 16,
+  /** A table's cap refused the entry (e.g. the delay table's per-key cap); counted. */
+  CapReached = 17,
 }

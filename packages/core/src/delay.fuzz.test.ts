@@ -53,7 +53,7 @@ class DelayModel {
     }
     if (e !== undefined && e.records.length >= this.perKey) {
       this.counters.droppedKeyCap++
-      return Status.OutputFull
+      return Status.CapReached
     }
     if (this.counters.records >= this.total) {
       const [victimKey, victim] = this.keys.entries().next().value!

@@ -144,7 +144,7 @@ describe('delay table', () => {
     it('refuses a record beyond the per-key cap and counts it', () => {
       core.init({ delayPerKey: 3, delayTotal: 32 })
       for (let i = 1; i <= 3; i++) expect(store(KEY, synAck(40000, i), 0)).to.equal(Status.Ok)
-      expect(store(KEY, synAck(40000, 4), 0)).to.equal(Status.OutputFull)
+      expect(store(KEY, synAck(40000, 4), 0)).to.equal(Status.CapReached)
       expect(core.counter(Counter.DelayDroppedKeyCap)).to.equal(1)
       expect(core.counter(Counter.DelayStored)).to.equal(3)
       expect(store(keyOf(1), synAck(1, 5), 0)).to.equal(Status.Ok) // other keys are not affected

@@ -17,6 +17,7 @@ const DESCRIPTIONS: Record<number, string> = {
   [Status.NotFound]: 'the key is not in the table',
   [Status.NotInitialised]: 'the core was used before it was initialised',
   [Status.OutputFull]: 'the output region is full; drain it more often',
+  [Status.CapReached]: 'a table cap refused the entry (the delay table holds as many records for this key as allowed)',
   [Status.LayoutOverlap]: 'the WASM static data overlaps the fixed regions; the core was built wrongly (rebuild wasm/)'
 }
 
