@@ -133,7 +133,8 @@ export const interceptOptions = defineTable<InterceptConfig>({
       default: 65536,
       parse: (t) => parseInteger(t, 1, 16777216),
       example: '65536',
-      help: 'buckets of the delay table (responses waiting for their route)'
+      help: 'buckets of the route table and of the delay table (responses waiting for their route)',
+      notes: 'The original 0.9 and 1.x used -s for the delay table only (their router had a fixed size); 0.6 sized both, as here.'
     },
     timeout: {
       short: 't',

@@ -7,7 +7,7 @@
 // the log file and the native sockets, and hands them in as InterceptDeps.
 import * as net from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { CanceledError, ConfigError, IoError, ProtocolError, TcpcopyError, isTcpcopyError, type PacketIo, type PacketIoOptions, type PacketIoRegions } from '@tcpcopy/interface'
+import { CanceledError, ConfigError, IoError, ProtocolError, TcpcopyError, isTcpcopyError, type PacketIo, type PacketIoOptions, type PacketIoRegions, type PacketIoStats } from '@tcpcopy/interface'
 import {
   createCore, nfqConfigError, nfqConfigSteps, nfqCounters, nfqParseBatch, nfqWriteConfig, nfqWriteVerdicts,
   LinkType, Verdict,
@@ -22,7 +22,7 @@ import {
 import { ConnIds, MAX_CONNECTION_IDS } from './conn-ids.js'
 import { createDebugLogger, RateLimitedLog, type Logger } from './logger.js'
 import { RecordSender, type SenderTunnel } from './sender.js'
-import { formatStatsLine, kernelDrops, type InterceptStats, type KernelQueueStats } from './stats.js'
+import { CAPTURE_DROP_HINT, KERNEL_DROP_HINT, formatStatsLine, kernelDrops, type InterceptStats, type KernelQueueStats } from './stats.js'
 
 // ---- constants ---------------------------------------------------------------------
 
@@ -63,8 +63,12 @@ export interface InterceptTimers {
 /** Creates the control-channel server; `onConnection` gets each accepted socket. */
 export type ListenFn = (onConnection: (socket: net.Socket) => void) => net.Server
 
-/** Opens the capture on the regions of the core the engine created. */
-export type CaptureFactory = (options: PacketIoOptions) => PacketIo
+/**
+ * Opens the capture on the regions of the core the engine created. Advanced
+ * mode may return several PacketIos (one per -i device): they take turns on
+ * the same regions, each batch being processed before the next receive.
+ */
+export type CaptureFactory = (options: PacketIoOptions) => PacketIo | PacketIo[]
 
 /** Bounds and intervals; the defaults suit production, tests shrink them. */
 export interface InterceptLimits {
@@ -106,13 +110,14 @@ export interface InterceptDeps {
    */
   core?: Core
   /**
-   * The capture: kind 'nfqueue' in traditional mode, 'packet' in advanced
-   * mode, on coreRegions(core) (receive into DESC_OFF/FRAMES_OFF, send from
-   * TX_DESC_OFF); or a factory the engine calls in start(). The engine owns it
-   * from start() on and closes it in stop().
+   * The capture: kind 'nfqueue' in traditional mode (exactly one), 'packet'
+   * in advanced mode (one, or one per -i device), on coreRegions(core)
+   * (receive into DESC_OFF/FRAMES_OFF, send from TX_DESC_OFF); or a factory
+   * the engine calls in start(). The engine owns them from start() on and
+   * closes them in stop().
    */
-  capture: PacketIo | CaptureFactory
-  /** Link type of the captured frames (advanced mode). Default: the capture's `linkType` property, else Ethernet. */
+  capture: PacketIo | PacketIo[] | CaptureFactory
+  /** Link type of the captured frames (advanced mode). Default: each capture's `linkType` property, else Ethernet. */
   linkType?: LinkType | number
   /** Where log lines go. Default: the `debug` package (tcpcopy:intercept:<level>). */
   log?: Logger
@@ -233,6 +238,13 @@ class Tunnel implements SenderTunnel {
   }
 }
 
+interface CaptureSlot {
+  readonly io: PacketIo
+  readonly linkType: number
+  pumping: boolean
+  scheduled: boolean
+}
+
 // ---- the engine ----------------------------------------------------------------------
 
 class InterceptEngine implements Intercept {
@@ -244,7 +256,7 @@ class InterceptEngine implements Intercept {
   readonly #timers: InterceptTimers
   readonly #limits: InterceptLimits
   readonly #listenFn: ListenFn
-  readonly #captureDep: PacketIo | CaptureFactory
+  readonly #captureDep: PacketIo | PacketIo[] | CaptureFactory
   readonly #linkTypeDep: number | undefined
   readonly #kernelQueueStats: (() => KernelQueueStats | undefined) | undefined
   readonly #statsIntervalMs: number
@@ -256,10 +268,7 @@ class InterceptEngine implements Intercept {
   readonly #sender: RecordSender
 
   #server: net.Server | undefined
-  #capture: PacketIo | undefined
-  #linkType: number = LinkType.Ethernet
-  #pumping = false
-  #pumpScheduled = false
+  #captures: CaptureSlot[] = []
   /** nlmsg_seq of the next netlink message the engine sends. */
   #nlSeq = 1
   #configWait: {
@@ -289,6 +298,7 @@ class InterceptEngine implements Intercept {
   #verdictsLost = 0
   #kernelErrors = 0
   #lastDrops = 0
+  #lastOverruns = 0
 
   readonly #orphanLog: RateLimitedLog
   readonly #captureErrorLog: RateLimitedLog
@@ -314,7 +324,7 @@ class InterceptEngine implements Intercept {
       throw new ConfigError('a capture PacketIo works on the memory of one core: pass that core as deps.core, ' +
         'or pass a capture factory and let the engine create the core', 'TC_ERR_CONFIG_INTERCEPT')
     }
-    if (typeof deps.capture !== 'function') this.#checkCaptureKind(deps.capture)
+    if (typeof deps.capture !== 'function') this.#checkCaptures(deps.capture)
     this.#captureDep = deps.capture
     this.core = deps.core ?? createInterceptCore(config)
     this.#ids = new ConnIds(this.#limits.maxConnections)
@@ -335,11 +345,19 @@ class InterceptEngine implements Intercept {
 
   get state (): InterceptState { return this.#state }
 
-  #checkCaptureKind (io: PacketIo): void {
-    const want = this.#traditional ? 'nfqueue' : 'packet'
-    if (io.kind !== want) {
-      throw new ConfigError(`${this.config.mode} mode captures with a PacketIo of kind "${want}", got "${io.kind}"`, 'TC_ERR_CONFIG_CAPTURE')
+  #checkCaptures (capture: PacketIo | PacketIo[]): PacketIo[] {
+    const list = Array.isArray(capture) ? capture : [capture]
+    if (list.length === 0 || (this.#traditional && list.length !== 1)) {
+      throw new ConfigError(`${this.config.mode} mode needs ${this.#traditional ? 'exactly one' : 'at least one'} capture PacketIo, got ${list.length}`,
+        'TC_ERR_CONFIG_CAPTURE')
     }
+    const want = this.#traditional ? 'nfqueue' : 'packet'
+    for (const io of list) {
+      if (io.kind !== want) {
+        throw new ConfigError(`${this.config.mode} mode captures with a PacketIo of kind "${want}", got "${io.kind}"`, 'TC_ERR_CONFIG_CAPTURE')
+      }
+    }
+    return list
   }
 
   // ---- start -----------------------------------------------------------------------
@@ -372,6 +390,7 @@ class InterceptEngine implements Intercept {
       this.#state = 'running'
       return address
     } catch (err) {
+      if (!(err instanceof CanceledError)) this.#log.error(`start failed: ${errorText(err)}`)
       this.#state = 'stopping'
       await this.#teardown(false)
       this.#state = 'stopped'
@@ -427,23 +446,20 @@ class InterceptEngine implements Intercept {
 
   #openCapture (): void {
     const dep = this.#captureDep
-    let io: PacketIo
-    if (typeof dep === 'function') {
-      io = dep({ regions: coreRegions(this.core), snap: captureSnap(this.config) })
-      this.#capture = io
-      this.#checkCaptureKind(io)
-    } else {
-      io = dep
-      this.#capture = io
-    }
-    const own = (io as { linkType?: unknown }).linkType
-    this.#linkType = this.#linkTypeDep ?? (typeof own === 'number' ? own : LinkType.Ethernet)
-    io.onReadable(() => { this.#pump() })
+    const opened = typeof dep === 'function' ? dep({ regions: coreRegions(this.core), snap: captureSnap(this.config) }) : dep
+    // Owned from here on (closed by the teardown), even when the check below fails.
+    const list = Array.isArray(opened) ? opened : [opened]
+    this.#captures = list.map((io) => {
+      const own = (io as { linkType?: unknown }).linkType
+      return { io, linkType: this.#linkTypeDep ?? (typeof own === 'number' ? own : LinkType.Ethernet), pumping: false, scheduled: false }
+    })
+    this.#checkCaptures(opened)
+    for (const slot of this.#captures) slot.io.onReadable(() => { this.#pump(slot) })
   }
 
   /** Sends the NFQUEUE config (INTERCEPT.md §4.2) and waits for the kernel's answer to each message. */
   #configureQueue (): Promise<void> {
-    const io = this.#capture!
+    const io = this.#captures[0]!.io
     const c = this.config
     const opts: NfqConfigOptions = { queueNum: c.queueNum, copyRange: NFQUEUE_COPY_RANGE }
     if (c.queueMaxlen !== undefined) opts.maxLen = c.queueMaxlen
@@ -483,6 +499,7 @@ class InterceptEngine implements Intercept {
   }
 
   #expire (): void {
+    this.#checkOverruns()
     try {
       const now = this.#clock()
       const routes = this.core.routerExpire(now)
@@ -491,6 +508,18 @@ class InterceptEngine implements Intercept {
     } catch (err) {
       this.#log.error(`route expiry failed: ${errorText(err)}`)
     }
+  }
+
+  /** The original logs ENOBUFS as "losing packets"; here once a second at most, with the count. */
+  #checkOverruns (): void {
+    if (this.#captures.length === 0) return
+    const overruns = this.#captureStats().overruns
+    if (overruns > this.#lastOverruns) {
+      const lost = overruns - this.#lastOverruns
+      this.#log.warn(`the capture socket is losing packets: ${lost} receive-buffer overruns in the last second (${overruns} in all); ` +
+        (this.#traditional ? KERNEL_DROP_HINT : CAPTURE_DROP_HINT))
+    }
+    this.#lastOverruns = overruns
   }
 
   #armPush (): void {
@@ -508,46 +537,46 @@ class InterceptEngine implements Intercept {
 
   // ---- capture loop ----------------------------------------------------------------
 
-  #pump (): void {
-    if (this.#pumping) return
-    const io = this.#capture
-    if (io === undefined || io.closed) return
-    this.#pumping = true
+  #pump (slot: CaptureSlot): void {
+    const io = slot.io
+    if (slot.pumping || io.closed) return
+    slot.pumping = true
     let more = true
     try {
-      for (let i = 0; i < this.#limits.batchesPerTurn && more; i++) more = this.#oneBatch(io)
+      for (let i = 0; i < this.#limits.batchesPerTurn && more; i++) more = this.#oneBatch(slot)
     } catch (err) {
       more = false
       this.#captureErrorLog.write(() => `capture: ${errorText(err)}`)
     } finally {
-      this.#pumping = false
+      slot.pumping = false
     }
     // Budget spent with packets still waiting: go on after the sockets had their turn.
-    if (more && !this.#pumpScheduled) {
-      this.#pumpScheduled = true
+    if (more && !slot.scheduled) {
+      slot.scheduled = true
       const later = this.#timers.setImmediate ?? setImmediate
       later(() => {
-        this.#pumpScheduled = false
-        this.#pump()
+        slot.scheduled = false
+        this.#pump(slot)
       })
     }
   }
 
   /** One receive + classify (+ verdicts) + send round; false when nothing was pending. */
-  #oneBatch (io: PacketIo): boolean {
+  #oneBatch (slot: CaptureSlot): boolean {
+    const io = slot.io
     if (io.closed) return false
     // While the config answers are due, one datagram at a time: nfqParseBatch
     // reports only the last error of a batch, and each must meet its step.
     const n = io.receive(this.#configWait !== undefined ? 1 : MAX_BATCH)
     if (n === 0) return false
     if (this.#traditional) this.#nfqueueBatch(io, n)
-    else this.#packetBatch(n)
+    else this.#packetBatch(n, slot.linkType)
     return true
   }
 
-  #packetBatch (n: number): void {
+  #packetBatch (n: number, linkType: number): void {
     const now = this.#clock()
-    this.core.processDescribed(n, this.#linkType, now)
+    this.core.processDescribed(n, linkType, now)
     this.#drain(now)
   }
 
@@ -610,9 +639,7 @@ class InterceptEngine implements Intercept {
             this.#log.debug(`NFQUEUE ${step.step}: errno ${batch.lastErrno} (harmless)`)
           }
         } else {
-          const err = nfqConfigError(batch.lastErrno, step.step, this.config.queueNum)
-          this.#log.error(err.message)
-          wait.reject(err)
+          wait.reject(nfqConfigError(batch.lastErrno, step.step, this.config.queueNum))
           return
         }
       }
@@ -631,7 +658,13 @@ class InterceptEngine implements Intercept {
   #drain (now: number): void {
     if (this.core.view.getUint32(RESULT_OFF + R_OUT_BYTES, true) === 0) return
     this.#drainNow = now
-    this.core.drainOut(this.#dispatch)
+    try {
+      this.core.drainOut(this.#dispatch)
+    } catch (err) {
+      // Never hand the same records out twice: empty OUT whatever happened.
+      this.core.exports.outReset()
+      this.#captureErrorLog.write(() => `handing records to control connections failed: ${errorText(err)}`)
+    }
   }
 
   readonly #dispatch = (conn: number, record: Uint8Array): void => {
@@ -879,8 +912,8 @@ class InterceptEngine implements Intercept {
   /** INTERCEPT.md §10, in this order: capture, buffered records, control connections, server; timers always. */
   async #teardown (graceful: boolean): Promise<void> {
     this.#clearTimers()
-    const io = this.#capture
-    if (io !== undefined && !io.closed) {
+    for (const { io } of this.#captures) {
+      if (io.closed) continue
       try {
         io.close()
       } catch (err) {
@@ -946,7 +979,7 @@ class InterceptEngine implements Intercept {
   stats (): InterceptStats {
     const c = this.core.counters()
     const s = this.#sender.stats()
-    const io = this.#capture?.stats() ?? { received: 0, sent: 0, truncated: 0, overruns: 0 }
+    const io = this.#captureStats()
     const out: InterceptStats = {
       mode: this.config.mode,
       connections: this.#tunnels.size,
@@ -997,6 +1030,18 @@ class InterceptEngine implements Intercept {
       if (k !== undefined) out.kernelQueue = { queueDropped: k.queueDropped, userDropped: k.userDropped }
     }
     return out
+  }
+
+  #captureStats (): PacketIoStats {
+    const sum: PacketIoStats = { received: 0, sent: 0, truncated: 0, overruns: 0 }
+    for (const { io } of this.#captures) {
+      const s = io.stats()
+      sum.received += s.received
+      sum.sent += s.sent
+      sum.truncated += s.truncated
+      sum.overruns += s.overruns
+    }
+    return sum
   }
 
   statsLine (): string {

@@ -214,6 +214,7 @@ describe('intercept, traditional mode (NFQUEUE)', () => {
       expect(harness.intercept.state).to.equal('stopped')
       expect(harness.kq!.io.closed).to.equal(true)
       expect(harness.timers.active).to.equal(0)
+      expect(harness.log.find(/^start failed: nfqueue queue 0 is already bound by another process/, 'error')).to.have.length(1)
       await harness.intercept.stop() // harmless
     })
 
