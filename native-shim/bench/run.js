@@ -2,9 +2,11 @@
 // against minimal C loops doing the same work, in one run, printed as ratios.
 //
 // Two namespaces joined by a veth pair (10.209.0.1 sender, 10.209.0.2
-// receiver). A bounded flood (BENCH_PACKETS TCP packets or
-// BENCH_FLOOD_SECONDS, whichever first) from a small C sender (flood.c;
-// sendmmsg on AF_PACKET) crosses the pair; in the receiver namespace:
+// receiver). A bounded flood (BENCH_PACKETS TCP packets, default 200000, at
+// most 65536 for NFQUEUE in drain mode; or BENCH_FLOOD_SECONDS, default 10,
+// whichever first) from a small C sender (flood.c: sendmmsg on AF_PACKET;
+// without a compiler flood.js, the shim's raw IPv4 send) crosses the pair; in
+// the receiver namespace:
 //   NFQUEUE   mangle INPUT -p tcp --dport 9001 -j NFQUEUE --queue-num 7
 //             (accepted packets then hit filter INPUT DROP: nothing answers)
 //             C:  nfq-loop.c   raw netlink, recvmmsg, one verdict per packet, one datagram per batch
@@ -13,7 +15,8 @@
 //             C:  packet-loop.c  recvmmsg, counts
 //             TS: ts-loop.js     io.receive → core.processDescribed(n, LinkType.Ethernet, now)
 //             C:  packet-ring.c  TPACKET_V3 ring (what PACKET_MMAP would buy; not a ratio target)
-// Each receiver is pinned to the last CPU, the sender to the others.
+// Each receiver is pinned to the last allowed CPU, the sender to the others.
+// Other knobs: BENCH_RUNS (3), BENCH_ONLY (nfqueue,packet), CC (cc).
 //
 // Modes (BENCH_MODES, default "drain,live"):
 //   drain  the flood is queued in the kernel first (NFQUEUE queue / socket
@@ -30,7 +33,7 @@
 // stopped by PID; the namespaces (and their iptables rules) are deleted at the
 // end, on error and on SIGINT/SIGTERM.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -85,10 +88,10 @@ const SNAP = 2048 //             receive slot of every loop (shim snap, C iov_le
 const COPY_RANGE = 1600 //       NFQUEUE copy range (whole packets)
 const BATCH = Math.min(MAX_BATCH, Math.floor(FRAMES_SIZE / ((SNAP + 7) & ~7))) // what io.receive(MAX_BATCH) can return
 const RCVBUF = 512 * 1024 * 1024 // room for the whole flood in drain mode (SO_RCVBUFFORCE)
-// One NFQUEUE queue holds at most 65536 packets on the kernels tried (6.18:
-// queue_total in /proc/net/netfilter/nfnetlink_queue stops there whatever
-// QUEUE_MAXLEN says, the rest count as queue_dropped), so an NFQUEUE flood
-// that must wait in the queue (drain mode) is cut to that.
+// One NFQUEUE queue held at most 65536 packets here (Linux 6.18: queue_total
+// in /proc/net/netfilter/nfnetlink_queue stops there whatever QUEUE_MAXLEN
+// says, the rest count as queue_dropped), so an NFQUEUE flood that must wait
+// in the queue (drain mode) is cut to that.
 const NFQ_QUEUE_MAX = 65536
 const MAXLEN = NFQ_QUEUE_MAX
 /** Packets of one flood: all of them, except an NFQUEUE flood in drain mode. */
@@ -105,9 +108,23 @@ const FILTER_HEX = Buffer.from(ipProtoDstPort(6, PKT_PORT)).toString('hex')
 // TPACKET_V3 block) with a third to spare for blocks retired half full, plus slack
 const RING_BLOCKS = Math.ceil(PACKETS * 208 * 1.33 / (1 << 20)) + 16
 
-const NCPU = availableParallelism()
-const RECV_CPU = NCPU > 1 ? NCPU - 1 : undefined
-const SEND_CPUS = NCPU > 1 ? Array.from({ length: Math.min(NCPU - 1, 4) }, (_, i) => i).join(',') : '-'
+/** The CPUs this process may run on (Cpus_allowed_list, e.g. "0-3,8"). */
+function allowedCpus () {
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))
+    const cpus = []
+    for (const part of line.split(':')[1].trim().split(',')) {
+      const [a, b = a] = part.split('-').map(Number)
+      for (let c = a; c <= b; c++) cpus.push(c)
+    }
+    if (cpus.length > 0 && cpus.every(Number.isInteger)) return cpus
+  } catch {}
+  return Array.from({ length: availableParallelism() }, (_, i) => i)
+}
+const CPUS = allowedCpus()
+const NCPU = CPUS.length
+const RECV_CPU = NCPU > 1 ? CPUS[NCPU - 1] : undefined
+const SEND_CPUS = NCPU > 1 ? CPUS.slice(0, Math.min(NCPU - 1, 4)).join(',') : '-'
 
 // ---- processes -------------------------------------------------------------------
 
@@ -201,8 +218,13 @@ async function cleanup () {
   for (const ns of [nsS, nsR]) if (ns !== undefined) spawnSync('ip', ['netns', 'del', ns.name])
   rmSync(work, { recursive: true, force: true })
 }
+let interrupted = false
 for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => { cleanup().finally(() => process.exit(130)) })
+  process.on(sig, () => {
+    interrupted = true
+    console.error(`native bench: ${sig}, stopping`)
+    cleanup().finally(() => process.exit(130))
+  })
 }
 
 function setUpNamespaces () {
@@ -386,8 +408,8 @@ try {
   console.log(`native bench: done in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 } catch (err) {
   failed = true
-  console.error(`native bench failed: ${err.stack ?? err}`)
+  if (!interrupted) console.error(`native bench failed: ${err.stack ?? err}`)
 } finally {
   await cleanup()
 }
-process.exit(failed ? 1 : 0)
+process.exit(interrupted ? 130 : failed ? 1 : 0)

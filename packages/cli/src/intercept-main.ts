@@ -3,7 +3,7 @@
 import { Command, CommanderError } from 'commander'
 import { fileURLToPath } from 'node:url'
 import { interceptOptions, addOptions, resolveConfig, type InterceptConfig } from '@tcpcopy/config'
-import { createIntercept, type Intercept, type InterceptDeps } from '@tcpcopy/intercept'
+import { createIntercept, type Intercept } from '@tcpcopy/intercept'
 import type { PacketIoOptions } from '@tcpcopy/interface'
 import { FileLog, type Logger } from './log.js'
 import { PidFile } from './pidfile.js'
@@ -33,18 +33,12 @@ export interface InterceptCliDeps {
 }
 
 export function defaultEngine (config: InterceptConfig, log: Logger): Intercept {
-  let linkType = 0
-  const deps: InterceptDeps = {
-    capture: (opts: PacketIoOptions) => {
-      const c = openInterceptCapture(config, opts)
-      linkType = c.linkType
-      return c.io
-    },
-    get linkType () { return linkType },
+  return createIntercept(config, {
+    // Each native capture reports its own link type; the engine reads it.
+    capture: (opts: PacketIoOptions) => openInterceptCapture(config, opts),
     log,
     kernelQueueStats: config.mode === 'traditional' ? () => readNfqueueProc(config.queueNum) : undefined
-  }
-  return createIntercept(config, deps)
+  })
 }
 
 const DEFAULTS: InterceptCliDeps = {
@@ -127,7 +121,6 @@ export async function runInterceptCli (argv: string[], overrides: Partial<Interc
     log.notice(`listening for tcpcopy on ${at.address}:${at.port}`)
     if (config.pidfile !== undefined) pidfile = new PidFile(config.pidfile)
   } catch (err) {
-    log.error(`start failed: ${(err as Error).message}`)
     if (engine !== undefined) await engine.stop().catch(() => {})
     const code = child ? exitCodeFor(err) : fail(err)
     if (child) reportToParent({ ready: false, code, message: (err as Error).message }, deps.env)

@@ -58,15 +58,19 @@ describe('intercept, advanced mode (link-layer capture)', () => {
     const intercept = createIntercept(config, { core, capture: [eth, tun], log: new MemoryLogger(), clock: timers.clock, timers })
     const { port } = await intercept.start()
     const peer = await Peer.connect({ port })
-    peer.hello(6).clientAdd(ROUTE)
-    await waitFor(() => intercept.stats().clientAdds === 1, 'the CLIENT_ADD')
-    eth.deliver(ethernet(V3_SYN_ACK))
-    tun.deliver(V3_SYN_ACK)
-    const records = await peer.waitRecords(2)
-    expect(records.map(toHex)).to.deep.equal([toHex(V3_RECORD_1X), toHex(V3_RECORD_1X)])
-    expect(intercept.stats().capture.received).to.equal(2)
-    peer.destroy()
-    await intercept.stop()
+    try {
+      peer.hello(6).clientAdd(ROUTE)
+      await waitFor(() => intercept.stats().clientAdds === 1, 'the CLIENT_ADD')
+      eth.deliver(ethernet(V3_SYN_ACK))
+      tun.deliver(V3_SYN_ACK)
+      await waitFor(() => intercept.stats().capture.received === 2, 'both captures')
+      timers.advance(2)
+      const records = await peer.waitRecords(2)
+      expect(records.map(toHex)).to.deep.equal([toHex(V3_RECORD_1X), toHex(V3_RECORD_1X)])
+    } finally {
+      peer.destroy()
+      await intercept.stop()
+    }
     expect([eth.closed, tun.closed]).to.deep.equal([true, true])
   })
 
@@ -123,12 +127,15 @@ describe('intercept, advanced mode (link-layer capture)', () => {
     expect(seen?.regions).to.deep.include({ rxDescOff: DESC_OFF, rxDataOff: FRAMES_OFF, txDescOff: TX_DESC_OFF })
     expect(seen?.regions.memory).to.equal(intercept.core.raw.memory)
     const peer = await Peer.connect({ port })
-    peer.hello(6).clientAdd(ROUTE)
-    await waitFor(() => intercept.stats().clientAdds === 1, 'the CLIENT_ADD')
-    io!.deliver(ethernet(V3_SYN_ACK))
-    await peer.waitRecords(1)
-    peer.destroy()
-    await intercept.stop()
+    try {
+      peer.hello(6).clientAdd(ROUTE)
+      await waitFor(() => intercept.stats().clientAdds === 1, 'the CLIENT_ADD')
+      io!.deliver(ethernet(V3_SYN_ACK))
+      await peer.waitRecords(1)
+    } finally {
+      peer.destroy()
+      await intercept.stop()
+    }
     expect(io!.closed).to.equal(true)
   })
 

@@ -748,7 +748,7 @@ class InterceptEngine implements Intercept {
       t.decoder.end()
     } catch (err) {
       this.#closedOnError++
-      this.#release(t, 'warn', `closed by the peer ${errorText(err)}`)
+      this.#release(t, 'warn', `closed by the peer: ${errorText(err)}`)
       return
     }
     this.#release(t, 'notice', 'closed by the peer')
