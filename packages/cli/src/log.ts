@@ -6,15 +6,10 @@ import { openSync, writeSync, closeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ConfigError } from '@tcpcopy/interface'
 
-export type LogLevel = 'emerg' | 'alert' | 'crit' | 'error' | 'warn' | 'notice' | 'info' | 'debug'
+import type { Logger } from '@tcpcopy/interface'
 
-export interface Logger {
-  error (message: string): void
-  warn (message: string): void
-  notice (message: string): void
-  info (message: string): void
-  debug (message: string): void
-}
+/** The original's levels; the engines use the last five (Logger). */
+export type LogLevel = 'emerg' | 'alert' | 'crit' | 'error' | 'warn' | 'notice' | 'info' | 'debug'
 
 const MAX_LINE = 4096
 

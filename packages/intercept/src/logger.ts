@@ -2,20 +2,9 @@
 // file itself: it calls a Logger, and the CLI decides where lines go (the
 // log file of -l, with the INTERCEPT.md §9 line format).
 import createDebug from 'debug'
+import { LOG_LEVELS, type LogLevel, type Logger } from '@tcpcopy/interface'
 
-/** The levels intercept uses (INTERCEPT.md §9), most severe first. */
-export type LogLevel = 'error' | 'warn' | 'notice' | 'info' | 'debug'
-
-export const LOG_LEVELS: readonly LogLevel[] = Object.freeze(['error', 'warn', 'notice', 'info', 'debug'])
-
-/** Where the engine's log lines go. Messages are single lines without a trailing newline. */
-export interface Logger {
-  error (message: string): void
-  warn (message: string): void
-  notice (message: string): void
-  info (message: string): void
-  debug (message: string): void
-}
+export { LOG_LEVELS, silentLogger, type LogLevel, type Logger } from '@tcpcopy/interface'
 
 /**
  * A Logger that writes through the `debug` package, one namespace per level
@@ -33,15 +22,6 @@ export function createDebugLogger (namespace = 'tcpcopy:intercept'): Logger {
     debug: (m) => { out.debug(m) }
   }
 }
-
-/** A Logger that drops everything. */
-export const silentLogger: Logger = Object.freeze({
-  error () {},
-  warn () {},
-  notice () {},
-  info () {},
-  debug () {}
-})
 
 /**
  * Logs at most one line per `intervalMs` for a recurring condition, and

@@ -1,2 +1,3 @@
 export * from './errors.js'
 export * from './packet-io.js'
+export * from './logger.js'
