@@ -1,1 +1,6 @@
-export {}
+export * from './errors.js'
+export * from './link-type.js'
+export * from './reader.js'
+export * from './writer.js'
+export * from './replay-clock.js'
+export * from './progress.js'
