@@ -64,9 +64,9 @@ export class Netns {
     return JSON.parse(this.ip('-j', 'link', 'show', 'dev', dev).stdout)[0].address
   }
 
-  /** Starts an agent (lib/agent.js) inside this namespace; resolves once it is ready. */
-  async agent () {
-    const a = await Agent.start(this.name)
+  /** Starts an agent (lib/agent.js, or another script speaking its JSON lines) inside this namespace; resolves once it is ready. */
+  async agent (script = AGENT) {
+    const a = await Agent.start(this.name, script)
     this.agents.push(a)
     return a
   }
@@ -97,8 +97,8 @@ export function vethPair (a, b, addrA, addrB, dev = 'eth0') {
 
 /** The test side of an agent: request(op, args) -> result; errors reject with the agent's error fields. */
 export class Agent {
-  static async start (ns) {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, AGENT], { stdio: ['pipe', 'pipe', 'pipe'] })
+  static async start (ns, script = AGENT) {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script], { stdio: ['pipe', 'pipe', 'pipe'] })
     const agent = new Agent(child)
     await agent.#ready
     return agent

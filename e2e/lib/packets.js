@@ -52,6 +52,19 @@ export function tcpSyn ({ src, dst, sport, dport, seq = 1000 }) {
   return ipv4({ src, dst, proto: 6 }, t)
 }
 
+/** A TCP segment without options (flags: 0x02 SYN, 0x10 ACK, 0x12 SYN+ACK, 0x18 PSH+ACK, ...) in an IPv4 packet. */
+export function tcpSegment ({ src, dst, sport, dport, seq = 1000, ack = 0, flags = 0x10, window = 29200, payload = new Uint8Array(0), id }) {
+  const body = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload
+  const t = new Uint8Array(20 + body.length)
+  const dv = new DataView(t.buffer)
+  dv.setUint16(0, sport); dv.setUint16(2, dport); dv.setUint32(4, seq >>> 0); dv.setUint32(8, ack >>> 0)
+  t[12] = 0x50; t[13] = flags
+  dv.setUint16(14, window)
+  t.set(body, 20)
+  dv.setUint16(16, checksum(t, pseudoSum(src, dst, 6, t.length)))
+  return ipv4({ src, dst, proto: 6, ...(id !== undefined ? { id } : {}) }, t)
+}
+
 export function ethernet ({ dstMac, srcMac, type = 0x0800 }, payload) {
   const f = new Uint8Array(14 + payload.length)
   f.set(dstMac.split(':').map((h) => parseInt(h, 16)), 0)

@@ -562,8 +562,11 @@ Napi::Value NativeSocket::StartPoll(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-void NativeSocket::OnPoll(uv_poll_t* handle, int /*status*/, int /*events*/) {
-  // On an error status the callback still runs: its recvBatch reports it.
+void NativeSocket::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+  // On an error status (POLLERR: ENOBUFS on netlink, ENETDOWN on a packet
+  // socket) libuv has already stopped the watcher. The callback still runs
+  // (its recvBatch reports the error) and the watcher is armed again below,
+  // or the socket would never be read again.
   // Raw N-API calls here: node-addon-api's wrappers abort the process when a
   // call fails, and calls do fail once the environment cannot run JS any
   // more (a worker being terminated).
@@ -589,6 +592,9 @@ void NativeSocket::OnPoll(uv_poll_t* handle, int /*status*/, int /*events*/) {
     self->StopUvPoll();  // JS cannot run here any more: stop calling it
   }
   napi_close_handle_scope(env, scope);
+  // The callback may have closed the socket or stopped polling: re-arm only
+  // the same, still open watcher.
+  if (status < 0 && self->poll_ == handle && self->fd_ >= 0) uv_poll_start(handle, UV_READABLE, OnPoll);
 }
 
 void NativeSocket::StopUvPoll() {

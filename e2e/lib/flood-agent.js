@@ -1,6 +1,6 @@
-// The target's side of the intercept benchmark: an agent (JSON lines, as
-// e2e/lib/agent.js; started with e2e/lib/netns.js in the namespace of the
-// target) that sends hand-made target responses — TCP ACKs from the target's
+// A flood of target responses, for the intercept e2e suites and benchmark
+// (packages/cli/bench): an agent (JSON lines, as lib/agent.js; start it with
+// `ns.agent(FLOOD_AGENT)` in the target's namespace) that sends hand-made target responses — TCP ACKs from the target's
 // ip:8080 to the registered client addresses — through a raw IPv4 socket of
 // @tcpcopy/native-shim (sendmmsg of up to 4096 packets per call). They go
 // through the target's OUTPUT chain (so the traditional NFQUEUE rule queues
