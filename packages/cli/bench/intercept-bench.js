@@ -381,9 +381,8 @@ try {
   }
 
   console.log('\nnote: -q 32768 keeps the NFQUEUE queue below what intercept\'s 32 MiB netlink socket buffer holds (~40000 of these')
-  console.log('  packets). A burst beyond the buffer makes the kernel report ENOBUFS, and after that intercept reads the queue no more')
-  console.log('  (libuv stops a poll handle on POLLERR; native-shim\'s OnPoll does not re-arm it): see e2e/intercept-traditional.test.js,')
-  console.log('  "keeps capturing after the kernel reported a receive-buffer overrun".')
+  console.log('  packets), so the drain rounds measure throughput, not the kernel dropping what overflows the buffer (ENOBUFS;')
+  console.log('  intercept counts it and keeps reading: e2e/intercept-traditional.test.js).')
 
   let base
   if (BASELINE) {
