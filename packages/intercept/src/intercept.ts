@@ -14,7 +14,7 @@ import {
   type Core, type NfqBatch, type NfqConfigOptions, type NfqConfigStep
 } from '@tcpcopy/core'
 import { DESC_OFF, FRAMES_OFF, FRAMES_SIZE, MAX_BATCH, RESULT_OFF, R_OUT_BYTES, TX_DESC_OFF, VERDICT_OFF } from '@tcpcopy/wasm'
-import { cidrContains, type InterceptConfig } from '@tcpcopy/config'
+import { cidrContains, ipv4ToNumber, type InterceptConfig } from '@tcpcopy/config'
 import {
   COMB_MAX_NUM, COMB_MAX_NUM_PAYLOAD, MessageType, ServerSideDecoder, formatVersion, ipv4ToString, recordSize,
   type Dialect, type ServerSideEvent
@@ -167,11 +167,6 @@ export function createInterceptCore (config: InterceptConfig): Core {
 /** The receive slot size (PacketIoOptions.snap) for the capture of `config.mode`. */
 export function captureSnap (config: Pick<InterceptConfig, 'mode'>): number {
   return config.mode === 'traditional' ? NFQUEUE_SNAP : PACKET_SNAP
-}
-
-function ipv4Number (text: string): number {
-  const parts = text.split('.').map(Number)
-  return (((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0)
 }
 
 /** '::ffff:10.0.0.1' → '10.0.0.1'. */
@@ -374,7 +369,7 @@ class InterceptEngine implements Intercept {
   async #start (): Promise<{ address: string, port: number }> {
     try {
       this.#checkCore()
-      if (this.#traditional) this.core.setPasslist(this.config.passlist.map(ipv4Number))
+      if (this.#traditional) this.core.setPasslist(this.config.passlist.map(ipv4ToNumber))
       const address = await this.#listen()
       this.#checkNotStopped()
       this.#log.notice(`listening for tcpcopy on ${address.address}:${address.port}; ${this.#describeMode()}`)
