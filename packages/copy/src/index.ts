@@ -1,1 +1,11 @@
-export {}
+export * from './engine.js'
+export * from './control.js'
+export * from './filter.js'
+export * from './logger.js'
+export * from './packet-store.js'
+export * from './record.js'
+export * from './seq.js'
+export * from './session.js'
+export * from './stats.js'
+export * from './timers.js'
+export * from './tx.js'

@@ -1,1 +1,10 @@
-export {}
+export * from './simulation.js'
+export * from './apps.js'
+export * from './client.js'
+export * from './events.js'
+export * from './intercept.js'
+export * from './link.js'
+export * from './packet.js'
+export * from './rng.js'
+export * from './socket.js'
+export * from './target.js'

@@ -1,0 +1,188 @@
+// Per-session timers without a host timer per session: an indexed binary
+// heap of slots ordered by due time, and one host setTimeout for the earliest.
+// Arming a slot allocates nothing; cancelling is lazy (the slot is skipped
+// when it comes up). The simulator injects virtual timers, so the whole
+// engine runs on its clock.
+
+/** The host timer functions the engine uses; the simulator passes virtual ones. */
+export interface CopyTimers {
+  setTimeout (fn: () => void, ms: number): unknown
+  clearTimeout (handle: unknown): void
+  /** Continues work on the next event-loop turn (default: setTimeout(fn, 0)). */
+  setImmediate? (fn: () => void): unknown
+}
+
+export const defaultTimers: CopyTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => { clearTimeout(h as NodeJS.Timeout) },
+  setImmediate: (fn) => setImmediate(fn)
+}
+
+/** One timer of one owner; `kind` tells the handler which. */
+export class TimerSlot<T> {
+  /** When it should fire (ms on the engine clock); -1 = not armed. */
+  due = -1
+  /** Its key in the heap (≤ due: a slot armed later than its heap key fires early and is re-queued). */
+  heapDue = 0
+  /** Position in the heap, -1 when not in it. */
+  index = -1
+  /** The run of the queue in which it last fired (a slot fires at most once per run). */
+  run = 0
+
+  constructor (readonly owner: T, readonly kind: number) {}
+
+  get armed (): boolean { return this.due >= 0 }
+}
+
+export class TimerQueue<T> {
+  readonly #heap: Array<TimerSlot<T>> = []
+  readonly #clock: () => number
+  readonly #timers: CopyTimers
+  readonly #fire: (slot: TimerSlot<T>) => void
+  readonly #afterRun: () => void
+  #handle: unknown = undefined
+  #hostDue = Infinity
+  #closed = false
+  #runs = 0
+
+  constructor (clock: () => number, timers: CopyTimers, fire: (slot: TimerSlot<T>) => void, afterRun: () => void) {
+    this.#clock = clock
+    this.#timers = timers
+    this.#fire = fire
+    this.#afterRun = afterRun
+  }
+
+  /** Slots in the heap (armed or lazily cancelled). */
+  get size (): number { return this.#heap.length }
+
+  /** Arms `slot` to fire at `due` (replacing any earlier arming). */
+  arm (slot: TimerSlot<T>, due: number): void {
+    if (this.#closed) return
+    slot.due = due
+    if (slot.index < 0) {
+      slot.heapDue = due
+      slot.index = this.#heap.length
+      this.#heap.push(slot)
+      this.#up(slot.index)
+    } else if (due < slot.heapDue) {
+      slot.heapDue = due
+      this.#up(slot.index)
+    }
+    this.#schedule()
+  }
+
+  /** Arms `slot` only when it is not armed or would fire later than `due`. */
+  armBefore (slot: TimerSlot<T>, due: number): void {
+    if (slot.due < 0 || slot.due > due) this.arm(slot, due)
+  }
+
+  cancel (slot: TimerSlot<T>): void {
+    slot.due = -1
+  }
+
+  /** Stops everything; later arm() calls are ignored. */
+  close (): void {
+    this.#closed = true
+    if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
+    this.#handle = undefined
+    for (const s of this.#heap) { s.index = -1; s.due = -1 }
+    this.#heap.length = 0
+  }
+
+  #schedule (): void {
+    const top = this.#heap[0]
+    if (top === undefined) {
+      if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
+      this.#handle = undefined
+      this.#hostDue = Infinity
+      return
+    }
+    if (this.#handle !== undefined && this.#hostDue <= top.heapDue) return
+    if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
+    this.#hostDue = top.heapDue
+    this.#handle = this.#timers.setTimeout(() => {
+      this.#handle = undefined
+      this.#hostDue = Infinity
+      this.#run()
+    }, Math.max(0, top.heapDue - this.#clock()))
+  }
+
+  #run (): void {
+    if (this.#closed) return
+    const now = this.#clock()
+    const run = ++this.#runs
+    try {
+      for (;;) {
+        const top = this.#heap[0]
+        if (top === undefined || top.heapDue > now) break
+        // Re-armed for now by its own handler: leave it for the next run, so time moves on.
+        if (top.run === run && top.due >= 0) break
+        this.#pop()
+        if (top.due < 0) continue
+        if (top.due > now) {
+          top.heapDue = top.due
+          top.index = this.#heap.length
+          this.#heap.push(top)
+          this.#up(top.index)
+          continue
+        }
+        top.due = -1
+        top.run = run
+        this.#fire(top)
+        if (this.#closed) return
+      }
+    } finally {
+      if (!this.#closed) {
+        this.#afterRun()
+        this.#schedule()
+      }
+    }
+  }
+
+  #pop (): void {
+    const heap = this.#heap
+    const top = heap[0]!
+    const last = heap.pop()!
+    top.index = -1
+    if (last !== top) {
+      heap[0] = last
+      last.index = 0
+      this.#down(0)
+    }
+  }
+
+  #up (i: number): void {
+    const heap = this.#heap
+    const s = heap[i]!
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const parent = heap[p]!
+      if (parent.heapDue <= s.heapDue) break
+      heap[i] = parent
+      parent.index = i
+      i = p
+    }
+    heap[i] = s
+    s.index = i
+  }
+
+  #down (i: number): void {
+    const heap = this.#heap
+    const n = heap.length
+    const s = heap[i]!
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) break
+      const r = l + 1
+      let c = l
+      if (r < n && heap[r]!.heapDue < heap[l]!.heapDue) c = r
+      const child = heap[c]!
+      if (child.heapDue >= s.heapDue) break
+      heap[i] = child
+      child.index = i
+      i = c
+    }
+    heap[i] = s
+    s.index = i
+  }
+}
