@@ -1,25 +1,9 @@
 // The engine's logging seam: the engine never writes to stdout, stderr or a
 // file; the CLI passes a Logger that writes the INTERCEPT.md §9 log format.
 
-export type LogLevel = 'error' | 'warn' | 'notice' | 'info' | 'debug'
+import type { LogLevel, Logger } from '@tcpcopy/interface'
 
-/** Where the engine's log lines go. Messages are single lines without a trailing newline. */
-export interface Logger {
-  error (message: string): void
-  warn (message: string): void
-  notice (message: string): void
-  info (message: string): void
-  debug (message: string): void
-}
-
-/** A Logger that drops everything (the default: only the CLI decides where lines go). */
-export const silentLogger: Logger = Object.freeze({
-  error () {},
-  warn () {},
-  notice () {},
-  info () {},
-  debug () {}
-})
+export { silentLogger, type LogLevel, type Logger } from '@tcpcopy/interface'
 
 /** A Logger that keeps every line, for tests and the simulator. */
 export class MemoryLogger implements Logger {
