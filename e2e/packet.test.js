@@ -1,6 +1,9 @@
 // AF_PACKET capture and send through @tcpcopy/native-shim, between two
 // network namespaces joined by a veth pair (10.201.0.1 <-> 10.201.0.2).
 import { expect } from 'chai'
+import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Netns, vethPair } from './lib/netns.js'
 import { ipProtoDstPort, acceptAll } from './lib/bpf.js'
 import { bytes, hex, ipFields, udp, ethernet } from './lib/packets.js'
@@ -17,9 +20,63 @@ async function bpfCompiler () {
 }
 const compileFilter = await bpfCompiler()
 
+// A small agent (same JSON-lines protocol as lib/agent.js) that opens packet
+// sockets with the `ring` option, which lib/agent.js does not pass through.
+const RING_AGENT = `
+import { createInterface } from 'node:readline'
+import { readdirSync } from 'node:fs'
+import { createPacketIo } from ${JSON.stringify(import.meta.resolve('@tcpcopy/native-shim'))}
+const memory = new WebAssembly.Memory({ initial: 256 })
+const regions = { memory, rxDescOff: 0, rxDataOff: 65536, rxDataSize: 8 * 1024 * 1024, txDescOff: 32768 }
+const handles = new Map()
+let next = 1
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+function drain (h) {
+  const n = h.io.receive(4096)
+  const dv = new DataView(memory.buffer)
+  for (let i = 0; i < n; i++) {
+    const off = dv.getUint32(i * 8, true)
+    const len = dv.getUint32(i * 8 + 4, true)
+    if (off % 8 !== 0) throw new Error('unaligned slot ' + off)
+    h.pending.push(Buffer.from(memory.buffer, off, len).toString('hex'))
+  }
+  return n
+}
+const ops = {
+  async open ({ snap = 2048, interface: ifname, filter, ring }) {
+    const io = createPacketIo({ regions, snap, ring, ...(ifname ? { interface: ifname } : {}), ...(filter ? { filter: new Uint8Array(Buffer.from(filter, 'hex')) } : {}) })
+    const handle = next++
+    handles.set(handle, { io, pending: [], polling: false, error: undefined })
+    return { handle, linkType: io.linkType, ringSize: io.ringSize }
+  },
+  async collect ({ handle, count = Infinity, ms = 2000, quietMs = 0 }) {
+    const h = handles.get(handle)
+    if (!h.polling) {
+      h.polling = true
+      drain(h)
+      h.io.onReadable(() => { try { for (let k = 0; k < 16; k++) if (drain(h) === 0) break } catch (err) { h.error = err } })
+    }
+    const deadline = Date.now() + ms
+    while (h.pending.length < count && Date.now() < deadline && h.error === undefined) await sleep(5)
+    if (h.pending.length >= count && quietMs > 0) await sleep(quietMs)
+    if (h.error) throw h.error
+    return { datagrams: h.pending.splice(0), stats: h.io.stats() }
+  },
+  async close ({ handle }) { handles.get(handle).io.close(); handles.delete(handle); return {} },
+  async fds () { return { count: readdirSync('/proc/self/fd').length } },
+  async maps () { return { count: (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8').split('socket:[').length - 1 } }
+}
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const req = JSON.parse(line)
+  ops[req.op](req).then((result) => process.stdout.write(JSON.stringify({ id: req.id, ok: true, result }) + '\\n'),
+    (e) => process.stdout.write(JSON.stringify({ id: req.id, ok: false, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall } }) + '\\n'))
+}).on('close', () => process.exit(0))
+process.stdout.write(JSON.stringify({ ready: true }) + '\\n')
+`
+
 describe('AF_PACKET (packet PacketIo) in namespaces', function () {
   this.timeout(30_000)
-  let nsA, nsB, a, b
+  let nsA, nsB, a, b, r, tmp
 
   before(async () => {
     nsA = Netns.create('pa')
@@ -27,10 +84,77 @@ describe('AF_PACKET (packet PacketIo) in namespaces', function () {
     vethPair(nsA, nsB, `${A}/24`, `${B}/24`)
     a = await nsA.agent()
     b = await nsB.agent()
+    tmp = mkdtempSync(join(tmpdir(), 'tcx-ring-'))
+    writeFileSync(join(tmp, 'ring-agent.mjs'), RING_AGENT)
+    r = await nsB.agent(join(tmp, 'ring-agent.mjs'))
   })
   after(async () => {
     await nsA?.destroy()
     await nsB?.destroy()
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('through a TPACKET_V3 ring (ring option) sees exactly what recvmmsg sees in the same filtered bounded flood', async () => {
+    const filter = hex(ipProtoDstPort(17, 6021))
+    const plain = await b.request('open', { kind: 'packet', interface: 'eth0', filter, snap: 2048 })
+    const ring = await r.request('open', { interface: 'eth0', filter, snap: 2048, ring: true })
+    expect(ring).to.include({ linkType: 1, ringSize: 64 * 256 * 1024 })
+    // a small custom ring too: 4 blocks of 8 KiB, fewer slots than frames per receive() round
+    const small = await r.request('open', { interface: 'eth0', filter, snap: 2048, ring: { blockSize: 8192, blockCount: 4, frameSize: 2048, retireMs: 5 } })
+    expect(small.ringSize).to.equal(4 * 8192)
+    await r.request('collect', { handle: small.handle, ms: 1 }) // polling from the start: the small ring must not fill
+    const send6021 = Array.from({ length: 300 }, (_, i) => `ring-${i}`.padEnd(20 + (i % 50) * 7, '.'))
+    await Promise.all([
+      a.request('udpSend', { host: B, port: 6021, messages: send6021 }),
+      a.request('udpSend', { host: B, port: 6022, messages: send6021.map((m) => `x${m}`) })
+    ])
+    const want = await b.request('collect', { handle: plain.handle, count: 300, ms: 5000, quietMs: 200 })
+    const got = await r.request('collect', { handle: ring.handle, count: 300, ms: 5000, quietMs: 200 })
+    const gotSmall = await r.request('collect', { handle: small.handle, count: 300, ms: 5000, quietMs: 200 })
+    expect(want.datagrams).to.have.length(300)
+    expect(got.datagrams).to.deep.equal(want.datagrams)
+    expect(got.stats).to.include({ received: 300, truncated: 0, overruns: 0 })
+    expect(gotSmall.datagrams).to.deep.equal(want.datagrams)
+    expect(gotSmall.stats).to.include({ received: 300, truncated: 0, overruns: 0 })
+    for (const h of [ring.handle, small.handle]) await r.request('close', { handle: h })
+    await b.request('close', { handle: plain.handle })
+  })
+
+  it('through the ring cuts frames to the snap length and counts them as truncated, as recvmmsg does', async () => {
+    const { handle } = await r.request('open', { interface: 'eth0', filter: hex(ipProtoDstPort(17, 6024)), snap: 60, ring: true })
+    await a.request('udpSend', { host: B, port: 6024, messages: Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(i * 3, '.')) })
+    const { datagrams, stats } = await r.request('collect', { handle, count: 20, ms: 3000, quietMs: 200 })
+    expect(datagrams).to.have.length(20)
+    // 14 Ethernet + 20 IP + 8 UDP + payload; ≤ 60 bytes fits (veth does not pad)
+    const lens = Array.from({ length: 20 }, (_, i) => Math.min(60, 42 + Math.max(i * 3, String(i).length)))
+    expect(datagrams.map((h) => h.length / 2)).to.deep.equal(lens)
+    expect(stats).to.include({ received: 20, truncated: lens.filter((l, i) => 42 + Math.max(i * 3, String(i).length) > 60).length })
+    await r.request('close', { handle })
+  })
+
+  it('with the ring, on all interfaces, receives IP packets without a link header', async () => {
+    const { handle, linkType } = await r.request('open', { filter: hex(ipProtoDstPort(17, 6027, { net: 0 })), ring: true })
+    expect(linkType).to.equal(101)
+    await a.request('udpSend', { host: B, port: 6027, messages: Array.from({ length: 10 }, (_, i) => `any-${i}`) })
+    const { datagrams } = await r.request('collect', { handle, count: 10, ms: 3000, quietMs: 200 })
+    expect(datagrams).to.have.length(10)
+    for (const h of datagrams) expect(ipFields(bytes(h), 0)).to.include({ version: 4, proto: 17, dport: 6027, src: A })
+    await r.request('close', { handle })
+  })
+
+  it('with the ring, leaves no fd and no mapping after close; a bad geometry is an IoError from PACKET_RX_RING', async () => {
+    const before = (await r.request('fds')).count
+    const mapsBefore = (await r.request('maps')).count
+    for (let i = 0; i < 5; i++) {
+      const { handle } = await r.request('open', { interface: 'eth0', filter: hex(acceptAll()), ring: true })
+      expect((await r.request('maps')).count).to.equal(mapsBefore + 1) // the ring's mapping
+      await r.request('collect', { handle, ms: 20 })
+      await r.request('close', { handle })
+    }
+    const err = await r.request('open', { interface: 'eth0', ring: { blockSize: 8192, blockCount: 2, frameSize: 48 } }).then(() => undefined, (e) => e)
+    expect(err).to.include({ errno: 22, syscall: 'setsockopt' })
+    expect((await r.request('fds')).count).to.equal(before)
+    expect((await r.request('maps')).count).to.equal(mapsBefore)
   })
 
   it('sees exactly the packets its BPF filter matches in a bounded flood (udp dst port 6001)', async () => {

@@ -3,7 +3,7 @@
 import { expect } from 'chai'
 import { CanceledError, ConfigError } from '@tcpcopy/interface'
 import { loadAddon, type NativeKind, type NativeSocketClass, type NativeSocketOptions } from './native.js'
-import { NativePacketIo, createRawIpv4Io, createPacketIo, linkTypeOfArphrd, LINKTYPE_ETHERNET, LINKTYPE_RAW } from './native-packet-io.js'
+import { NativePacketIo, createRawIpv4Io, createPacketIo, linkTypeOfArphrd, LINKTYPE_ETHERNET, LINKTYPE_RAW, DEFAULT_RING } from './native-packet-io.js'
 import { FakeNativeSocket, openFds, sleep } from './test-helpers.js'
 
 const { NativeSocket } = loadAddon()
@@ -134,5 +134,21 @@ describe('NativePacketIo', () => {
     expect(fake!.closes).to.equal(1)
     class Cooked extends Fake { override readonly cooked = true }
     expect(createPacketIo(opts, Cooked as unknown as NativeSocketClass).linkType).to.equal(LINKTYPE_RAW)
+  })
+
+  // The ring itself needs CAP_NET_RAW: e2e/packet.test.js runs it. Here: the option mapping only.
+  it('passes ring options to the addon (true: DEFAULT_RING; absent: none) and refuses bad geometry (ConfigError)', () => {
+    const seen: NativeSocketOptions[] = []
+    class Fake extends FakeNativeSocket {
+      constructor (_kind: unknown, o: NativeSocketOptions) { super(); seen.push(o) }
+    }
+    const F = Fake as unknown as NativeSocketClass
+    createPacketIo({ ...opts, interface: 'eth0' }, F)
+    createPacketIo({ ...opts, interface: 'eth0', ring: true }, F)
+    createPacketIo({ ...opts, interface: 'eth0', ring: { blockCount: 4 } }, F)
+    expect(seen.map((o) => o.ring)).to.deep.equal([undefined, { ...DEFAULT_RING }, { ...DEFAULT_RING, blockCount: 4 }])
+    for (const ring of [{ blockSize: 1000 }, { blockCount: 0 }, { frameSize: 24 }, { frameSize: 1 << 20 }, 'yes'] as const) {
+      expect(() => createPacketIo({ ...opts, interface: 'eth0', ring: ring as never }, F)).to.throw(ConfigError).with.property('code', 'TC_ERR_CONFIG_PACKET_IO')
+    }
   })
 })

@@ -3,7 +3,7 @@
 // writes memory.buffer in place and returns a count.
 import { CanceledError, ConfigError, IoError } from '@tcpcopy/interface'
 import type { PacketIo, PacketIoKind, PacketIoOptions, PacketIoRegions, PacketIoStats } from '@tcpcopy/interface'
-import { loadNative, type NativeSocket, type NativeSocketClass, type NativeSocketOptions } from './native.js'
+import { loadNative, type NativeRingOptions, type NativeSocket, type NativeSocketClass, type NativeSocketOptions } from './native.js'
 import { toIoError, IoErrorCode, type IoErrorContext } from './errors.js'
 
 /** pcap LINKTYPE_* numbers (the same values as LinkType in wasm/shared/enums.ts). */
@@ -12,6 +12,26 @@ export const LINKTYPE_RAW = 101
 
 /** Default receive buffer of nfqueue and packet sockets: 16 MiB (intercept's value). */
 export const DEFAULT_RCVBUF = 16 * 1024 * 1024
+/** Default receive ring (`ring: true`): 64 blocks of 256 KiB (16 MiB), frameSize 2048, blocks handed over after at most 10 ms. */
+export const DEFAULT_RING: Readonly<Required<NativeRingOptions>> = Object.freeze({ blockSize: 256 * 1024, blockCount: 64, frameSize: 2048, retireMs: 10 })
+
+/** The ring geometry of a `ring` option (true: DEFAULT_RING; fields absent from an object: DEFAULT_RING's); undefined for no ring. */
+export function ringOptions (ring: boolean | Partial<NativeRingOptions> | undefined): NativeRingOptions | undefined {
+  if (ring === undefined || ring === false) return undefined
+  const bad = (what: string): never => { throw new ConfigError(`packet I/O option ring ${what}`, 'TC_ERR_CONFIG_PACKET_IO') }
+  if (ring === true) return { ...DEFAULT_RING }
+  if (typeof ring !== 'object' || ring === null) return bad(`must be true or { blockSize, blockCount, frameSize }, got ${String(ring)}`)
+  const out = { ...DEFAULT_RING, ...ring }
+  for (const key of ['blockSize', 'blockCount', 'frameSize', 'retireMs'] as const) {
+    const v = out[key]
+    if (!Number.isInteger(v) || v < (key === 'retireMs' ? 0 : 1) || v > 0x7fffffff) bad(`${key} must be a positive integer, got ${String(v)}`)
+  }
+  if (out.blockSize % 4096 !== 0) bad(`blockSize must be a multiple of 4096 (the page size), got ${out.blockSize}`)
+  if (out.frameSize % 16 !== 0 || out.frameSize > out.blockSize) bad(`frameSize must be a multiple of 16 and at most blockSize, got ${out.frameSize}`)
+  if (out.blockSize * out.blockCount > 2 ** 31) bad(`blockSize × blockCount must be at most 2 GiB, got ${out.blockSize * out.blockCount}`)
+  return out
+}
+
 /** Largest receive slot (snap) accepted. */
 export const MAX_SNAP = 256 * 1024
 
@@ -173,6 +193,13 @@ export interface PacketSocketIoOptions extends PacketIoOptions {
   ignoreOutgoing?: boolean
   /** Receive buffer in bytes; default 16 MiB. */
   rcvbuf?: number
+  /**
+   * Receive through an mmap'ed TPACKET_V3 ring (PACKET_RX_RING) instead of
+   * recvmmsg: true for DEFAULT_RING (64 × 256 KiB), or its geometry. receive()
+   * copies the frames into the same slots and descriptors either way.
+   * Absent/false: recvmmsg.
+   */
+  ring?: boolean | Partial<NativeRingOptions>
 }
 
 /** An AF_PACKET socket. */
@@ -188,7 +215,9 @@ export class PacketSocketIo extends NativePacketIo {
     if (opts.interface !== undefined && (typeof opts.interface !== 'string' || opts.interface === '')) {
       throw new ConfigError(`the capture interface must be a non-empty name, got ${JSON.stringify(opts.interface)}`, 'TC_ERR_CONFIG_PACKET_IO')
     }
+    const ring = ringOptions(opts.ring)
     const nativeOpts: NativeSocketOptions = { rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF }
+    if (ring !== undefined) nativeOpts.ring = ring
     if (opts.interface !== undefined) nativeOpts.interface = opts.interface
     if (filter !== undefined) nativeOpts.filter = filter
     if (opts.ignoreOutgoing === true) nativeOpts.ignoreOutgoing = true
@@ -205,6 +234,9 @@ export class PacketSocketIo extends NativePacketIo {
 
   /** The bound interface index (0 = all interfaces). */
   get ifindex (): number { return this.native.ifindex }
+
+  /** Bytes of the mmap'ed receive ring; 0 when receiving with recvmmsg (or once closed). */
+  get ringSize (): number { return this.closed ? 0 : (this.native.ringSize ?? 0) }
 }
 
 export interface RawIpv4IoOptions extends PacketIoOptions {

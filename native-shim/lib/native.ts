@@ -19,6 +19,19 @@ export interface NativeSocketOptions {
   filter?: Uint8Array
   /** packet: PACKET_IGNORE_OUTGOING (do not see what this host sends). */
   ignoreOutgoing?: boolean
+  /** packet: receive through an mmap'ed TPACKET_V3 ring (PACKET_RX_RING) instead of recvmmsg. */
+  ring?: NativeRingOptions
+}
+
+/** Geometry of a TPACKET_V3 receive ring (struct tpacket_req3); the kernel checks it (EINVAL). */
+export interface NativeRingOptions {
+  /** Bytes per block: a multiple of the page size. */
+  blockSize: number
+  blockCount: number
+  /** tpacket_req3.tp_frame_size: a multiple of 16, at most blockSize (V3 frames are variable-length; this only sets tp_frame_nr). */
+  frameSize: number
+  /** ms before the kernel hands over a partly filled block; absent/0: 10. */
+  retireMs?: number
 }
 
 export interface NativeStats {
@@ -43,6 +56,8 @@ export interface NativeSocket {
   readonly portId: number
   /** The receive buffer the kernel granted (SO_RCVBUF as getsockopt reports it; 0 once closed). */
   readonly rcvbuf: number
+  /** packet: bytes of the mmap'ed receive ring; 0 without one (recvmmsg). Absent on fakes. */
+  readonly ringSize?: number
   /**
    * recvmmsg(MSG_DONTWAIT) of up to `max` datagrams straight into `buffer`:
    * datagram i goes to dataOff + i*align8(snap) (at most snap bytes) and is

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -141,12 +142,14 @@ Napi::Function NativeSocket::Define(Napi::Env env) {
     InstanceAccessor<&NativeSocket::GetCooked>("cooked"),
     InstanceAccessor<&NativeSocket::GetPortId>("portId"),
     InstanceAccessor<&NativeSocket::GetRcvbuf>("rcvbuf"),
+    InstanceAccessor<&NativeSocket::GetRingSize>("ringSize"),
   });
 }
 
 // new NativeSocket(kind, options)
 //   kind: 'nfqueue' | 'packet' | 'raw-ipv4' | 'loopback-test'
-//   options: { rcvbuf?, sndbuf?, interface?, filter?, ignoreOutgoing? }
+//   options: { rcvbuf?, sndbuf?, interface?, filter?, ignoreOutgoing?,
+//              ring?: { blockSize, blockCount, frameSize, retireMs? } }
 NativeSocket::NativeSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeSocket>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -314,6 +317,10 @@ bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
 
   if (!SetBuffer(env, SO_RCVBUFFORCE, SO_RCVBUF, opts, "rcvbuf")) return false;
 
+  // The ring is set up before bind(): no packet is queued before it exists.
+  Napi::Value ringv = opts.Get("ring");
+  if (!ringv.IsUndefined() && !ringv.IsNull() && !SetupRing(env, ringv)) return false;
+
   struct sockaddr_ll sll = {};
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = htons(ETH_P_ALL);
@@ -323,6 +330,87 @@ bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
     return false;
   }
   return true;
+}
+
+// ring: { blockSize, blockCount, frameSize, retireMs? } -> a TPACKET_V3
+// PACKET_RX_RING, mmap'ed. The kernel checks the geometry (EINVAL).
+bool NativeSocket::SetupRing(Napi::Env env, const Napi::Value& ringv) {
+  if (!ringv.IsObject()) {
+    Napi::TypeError::New(env, "option ring must be an object { blockSize, blockCount, frameSize }").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Object r = ringv.As<Napi::Object>();
+  uint32_t block_size, block_count, frame_size, retire_ms;
+  if (!OptU32(env, r, "blockSize", &block_size) || !OptU32(env, r, "blockCount", &block_count) ||
+      !OptU32(env, r, "frameSize", &frame_size) || !OptU32(env, r, "retireMs", &retire_ms)) {
+    return false;
+  }
+  if (block_size == 0 || block_count == 0 || frame_size == 0 || frame_size > block_size) {
+    Napi::RangeError::New(env, "option ring needs blockSize, blockCount and frameSize > 0, frameSize <= blockSize")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  int v = TPACKET_V3;
+  if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &v, sizeof v) != 0) {
+    ThrowErrno(env, errno, "setsockopt", "PACKET_VERSION TPACKET_V3");
+    return false;
+  }
+  struct tpacket_req3 req = {};
+  req.tp_block_size = block_size;
+  req.tp_block_nr = block_count;
+  req.tp_frame_size = frame_size;
+  req.tp_frame_nr = (block_size / frame_size) * block_count;
+  req.tp_retire_blk_tov = retire_ms == 0 ? 10 : retire_ms;  // ms before a partly filled block is handed over
+  if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0) {
+    ThrowErrno(env, errno, "setsockopt", "PACKET_RX_RING");
+    return false;
+  }
+  size_t len = static_cast<size_t>(block_size) * block_count;
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, fd_, 0);
+  if (m == MAP_FAILED) m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);  // RLIMIT_MEMLOCK
+  if (m == MAP_FAILED) {
+    ThrowErrno(env, errno, "mmap", "PACKET_RX_RING");
+    return false;
+  }
+  ring_ = static_cast<uint8_t*>(m);
+  ring_len_ = len;
+  ring_block_size_ = block_size;
+  ring_blocks_ = block_count;
+  ring_block_ = ring_pkt_ = ring_off_ = 0;
+  return true;
+}
+
+// Copies up to `cap` frames from the ready blocks of the ring into the
+// slots, as recvmmsg would have; a block goes back to the kernel once all
+// its frames are copied. Returns how many were copied.
+uint32_t NativeSocket::RecvRing(uint8_t* base, uint32_t desc_off, uint32_t data_off, uint32_t slot, uint32_t snap,
+                                uint32_t cap) {
+  uint32_t n = 0;
+  while (n < cap) {
+    auto* bd = reinterpret_cast<struct tpacket_block_desc*>(ring_ + static_cast<size_t>(ring_block_) * ring_block_size_);
+    if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
+    const uint32_t num = bd->hdr.bh1.num_pkts;
+    if (ring_pkt_ == 0) ring_off_ = bd->hdr.bh1.offset_to_first_pkt;
+    while (ring_pkt_ < num && n < cap) {
+      auto* h = reinterpret_cast<const struct tpacket3_hdr*>(reinterpret_cast<const uint8_t*>(bd) + ring_off_);
+      uint32_t len = std::min<uint32_t>(h->tp_snaplen, snap);
+      if (len < h->tp_len) truncated_++;
+      uint32_t off = data_off + n * slot;
+      memcpy(base + off, reinterpret_cast<const uint8_t*>(h) + h->tp_mac, len);
+      uint8_t* d = base + desc_off + static_cast<size_t>(n) * 8;
+      PutU32LE(d, off);
+      PutU32LE(d + 4, len);
+      n++;
+      ring_pkt_++;
+      ring_off_ += h->tp_next_offset;
+    }
+    if (ring_pkt_ < num) break;  // out of slots: the rest of this block next time
+    __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    ring_pkt_ = ring_off_ = 0;
+    ring_block_ = (ring_block_ + 1) % ring_blocks_;
+  }
+  received_ += n;
+  return n;
 }
 
 bool NativeSocket::OpenRawIpv4(Napi::Env env, const Napi::Object& opts) {
@@ -348,6 +436,9 @@ bool NativeSocket::OpenLoopbackTest(Napi::Env env) {
 }
 
 void NativeSocket::CloseFds() {
+  if (ring_ != nullptr) munmap(ring_, ring_len_);
+  ring_ = nullptr;
+  ring_len_ = 0;
   if (fd_ >= 0) close(fd_);
   if (txfd_ >= 0) close(txfd_);
   fd_ = -1;
@@ -388,6 +479,20 @@ Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
 
   const uint32_t slot = (snap + 7) & ~7u;
   const uint32_t cap = std::min<uint32_t>(max, data_size / slot);
+  if (ring_ != nullptr) {
+    uint32_t got = RecvRing(base, desc_off, data_off, slot, snap, cap);
+    if (got == 0 && cap > 0) {
+      // Nothing in the ring: collect a pending socket error (ENETDOWN...),
+      // which recvmmsg would have returned, so a POLLERR does not spin.
+      int err = 0;
+      socklen_t elen = sizeof err;
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err != 0) {
+        ThrowErrno(env, err, "recvmmsg", "PACKET_RX_RING");
+        return env.Undefined();
+      }
+    }
+    return Napi::Number::New(env, got);
+  }
   uint32_t n = 0;
   int overruns = 0;
   while (n < cap) {
@@ -657,6 +762,11 @@ Napi::Value NativeSocket::GetRcvbuf(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof v;
   if (fd_ < 0 || getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0) v = 0;
   return Napi::Number::New(info.Env(), v);
+}
+
+// packet: bytes of the mmap'ed receive ring; 0 = none (recvmmsg).
+Napi::Value NativeSocket::GetRingSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ring_len_));
 }
 
 Napi::Value NativeSocket::GetKind(const Napi::CallbackInfo& info) {

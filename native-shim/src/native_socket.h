@@ -32,6 +32,8 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   bool OpenPacket(Napi::Env env, const Napi::Object& opts);
   bool OpenRawIpv4(Napi::Env env, const Napi::Object& opts);
   bool OpenLoopbackTest(Napi::Env env);
+  bool SetupRing(Napi::Env env, const Napi::Value& ringv);
+  uint32_t RecvRing(uint8_t* base, uint32_t desc_off, uint32_t data_off, uint32_t slot, uint32_t snap, uint32_t cap);
   bool SetBuffer(Napi::Env env, int force, int plain, const Napi::Object& opts, const char* key);
   void CloseFds();
   void StopPolling();  // stops the uv poll and drops the callback and the strong reference
@@ -52,6 +54,7 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   Napi::Value GetCooked(const Napi::CallbackInfo& info);
   Napi::Value GetPortId(const Napi::CallbackInfo& info);
   Napi::Value GetRcvbuf(const Napi::CallbackInfo& info);
+  Napi::Value GetRingSize(const Napi::CallbackInfo& info);
 
   Kind kind_ = Kind::LoopbackTest;
   int fd_ = -1;      // receives (and sends, except loopback-test)
@@ -60,6 +63,17 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   int arphrd_ = -1;  // packet on a named interface: ARPHRD_* of it
   bool cooked_ = false;  // packet: SOCK_DGRAM (no link-layer header)
   uint32_t portid_ = 0;  // nfqueue: netlink port id the kernel assigned
+
+  // packet with option ring: the mmap'ed TPACKET_V3 receive ring (nullptr
+  // = recvmmsg). ring_block_ is the next block to read; ring_pkt_/ring_off_
+  // are how far into it a recvBatch that ran out of slots got.
+  uint8_t* ring_ = nullptr;
+  size_t ring_len_ = 0;
+  uint32_t ring_block_size_ = 0;
+  uint32_t ring_blocks_ = 0;
+  uint32_t ring_block_ = 0;
+  uint32_t ring_pkt_ = 0;
+  uint32_t ring_off_ = 0;
 
   uint64_t received_ = 0;
   uint64_t sent_ = 0;
