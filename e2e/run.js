@@ -6,12 +6,13 @@ import { existsSync, readdirSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isRoot, missingTools } from './lib/preflight.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 const suites = readdirSync(here).filter(f => f.endsWith('.test.js')).sort().map(f => join(here, f))
 
-if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+if (!isRoot()) {
   console.log('#'.repeat(78))
   console.log('# e2e SKIPPED: the end-to-end suites need root (network namespaces, NFQUEUE,')
   console.log('# raw sockets). Run `sudo npm run test:e2e` to run them.')
@@ -24,7 +25,7 @@ if (suites.length === 0) {
 }
 
 // The system tools the suites run (inside the namespaces they create).
-const missing = ['ip', 'iptables', 'ss'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+const missing = missingTools(['ip', 'iptables', 'ss'])
 if (missing.length > 0) {
   console.error(`e2e: missing ${missing.join(', ')}: install the packages in e2e/apt-packages.txt ` +
     '(apt-get install -y $(grep -v "^#" e2e/apt-packages.txt))')

@@ -37,25 +37,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isRoot, loud, missingTools } from '../../e2e/lib/preflight.js'
 import { createInterface } from 'node:readline'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const shim = join(here, '..')
 
-const loud = (lines) => {
-  console.log('#'.repeat(78))
-  for (const l of lines) console.log(`# ${l}`)
-  console.log('#'.repeat(78))
-}
-
-if (process.platform !== 'linux' || typeof process.getuid !== 'function' || process.getuid() !== 0) {
+if (!isRoot()) {
   console.log('### native bench SKIPPED: it needs root (network namespaces, NFQUEUE, AF_PACKET) — run `sudo npm run bench -w @tcpcopy/native-shim` ###')
   process.exit(0)
 }
 
-const missingTools = ['ip', 'iptables', 'taskset'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
-if (missingTools.length > 0) {
-  loud([`native bench: missing ${missingTools.join(', ')}`, 'install iproute2, iptables and util-linux (see e2e/apt-packages.txt)'])
+const missing = missingTools(['ip', 'iptables', 'taskset'])
+if (missing.length > 0) {
+  loud([`native bench: missing ${missing.join(', ')}`, 'install iproute2, iptables and util-linux (see e2e/apt-packages.txt)'])
   process.exit(1)
 }
 if (!existsSync(join(shim, 'build', 'Release', 'tcpcopy_native.node')) || !existsSync(join(shim, 'dist', 'index.js'))) {

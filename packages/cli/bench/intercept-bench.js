@@ -40,24 +40,19 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isRoot, loud, missingTools } from '../../../e2e/lib/preflight.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = join(here, '..', '..', '..')
 const started = Date.now()
 
-const loud = (lines) => {
-  console.log('#'.repeat(78))
-  for (const l of lines) console.log(`# ${l}`)
-  console.log('#'.repeat(78))
-}
-
-if (process.platform !== 'linux' || typeof process.getuid !== 'function' || process.getuid() !== 0) {
+if (!isRoot()) {
   console.log('### intercept bench SKIPPED: it needs root (network namespaces, NFQUEUE, AF_PACKET, raw sockets) — run `sudo npm run bench -w @tcpcopy/cli` ###')
   process.exit(0)
 }
-const missingTools = ['ip', 'iptables', 'ss'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
-if (missingTools.length > 0) {
-  loud([`intercept bench: missing ${missingTools.join(', ')}`, 'install the packages in e2e/apt-packages.txt'])
+const missing = missingTools(['ip', 'iptables', 'ss'])
+if (missing.length > 0) {
+  loud([`intercept bench: missing ${missing.join(', ')}`, 'install the packages in e2e/apt-packages.txt'])
   process.exit(1)
 }
 const shimBuilt = existsSync(join(repo, 'native-shim', 'build', 'Release', 'tcpcopy_native.node'))
