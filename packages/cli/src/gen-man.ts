@@ -1,11 +1,12 @@
-// Writes docs/intercept.1 and docs/intercept.md from the option table.
+// Writes docs/intercept.1, docs/tcpcopy.1 and their .md from the option table.
 // `node dist/gen-man.js` writes; `--check` exits 1 when a file is stale.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { renderMarkdown, renderRoff, type ManPage } from './man.js'
 import { interceptManPage } from './intercept-man.js'
+import { tcpcopyManPage } from './tcpcopy-man.js'
 
-export const MAN_PAGES: ManPage[] = [interceptManPage]
+export const MAN_PAGES: ManPage[] = [interceptManPage, tcpcopyManPage]
 
 export function docsPath (file: string): string {
   return fileURLToPath(new URL(`../../../docs/${file}`, import.meta.url))

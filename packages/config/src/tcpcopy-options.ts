@@ -78,6 +78,8 @@ export interface TcpcopyConfig {
   readonly idleGap: number
   /** -T: offline replays. */
   readonly replays: number
+  /** --eof-wait: seconds to wait for the target's last responses after the end of the file. */
+  readonly eofWait: number
   /** -L: keep running without intercept and reconnect every 12 s. */
   readonly lonely: boolean
   /** -l */
@@ -360,6 +362,15 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
       parse: (t) => parseInteger(t, 1, 1000000),
       example: '3',
       help: 'offline: replay the file this many times'
+    },
+    eofWait: {
+      value: 's',
+      type: 'a number of seconds 0-3600',
+      default: 120,
+      parse: (t) => parseInteger(t, 0, 3600),
+      example: '5',
+      help: 'offline: after the end of the file, wait at most this long for the replayed sessions to finish',
+      notes: 'The original always waits 120 s. Here the wait ends early once every replayed session has finished (closed, reset or timed out).'
     },
     lonely: {
       short: 'L',

@@ -1,0 +1,68 @@
+// Opens tcpcopy's live capture and its send socket.
+//
+// Capture (TCPCOPY.md §3.1): without -i, inbound TCP on all interfaces, as
+// the original's raw socket saw it: an AF_PACKET socket on every interface
+// (IP packets, no link header). With -i devs, one AF_PACKET socket per
+// device (Ethernet frames). Either way the kernel filter is -F, or the one
+// generated from -x, and the socket ignores what this host sends, so
+// tcpcopy never captures its own copies (the original's pcap mode refused
+// to start when its generated filter could match them; that is not needed here).
+//
+// Send (§3.5): a raw IPv4 socket (IP_HDRINCL), or with -o an AF_PACKET socket
+// on that device that sends whole Ethernet frames (pcap-send).
+import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
+import { ConfigError } from '@tcpcopy/interface'
+import type { TcpcopyConfig } from '@tcpcopy/config'
+import { compileFilter, tcpcopyDefaultFilter, LinkType as BpfLinkType } from '@tcpcopy/bpf'
+import { createPacketIo, createRawIpv4Io } from '@tcpcopy/native-shim'
+
+/** The native factories, injectable for tests. */
+export interface CopyNatives {
+  createPacketIo: typeof createPacketIo
+  createRawIpv4Io: typeof createRawIpv4Io
+}
+
+const NATIVES: CopyNatives = { createPacketIo, createRawIpv4Io }
+
+/** The capture filter expression: -F, or the one generated from the -x online parts. */
+export function copyFilterText (config: Pick<TcpcopyConfig, 'filter' | 'targets'>): string {
+  if (config.filter !== undefined) return config.filter
+  return tcpcopyDefaultFilter(config.targets.map((t) => ({ onlineIp: t.onlineIp, onlinePort: t.onlinePort })))
+}
+
+/** The devices of -i; [] for all interfaces (no -i, or "any"). */
+export function copyCaptureDevices (config: Pick<TcpcopyConfig, 'input'>): string[] {
+  if (config.input.kind !== 'pcap') return []
+  return [...config.input.devices]
+}
+
+/** Receive buffer per capture socket: -B MiB (the pcap buffer of the original). */
+export function captureRcvbuf (config: Pick<TcpcopyConfig, 'bufferSize'>): number {
+  return config.bufferSize * 1024 * 1024
+}
+
+export function openCopyCapture (config: TcpcopyConfig, opts: PacketIoOptions, natives: CopyNatives = NATIVES): PacketIo | PacketIo[] {
+  if (config.input.kind === 'offline') {
+    throw new ConfigError('offline replay (-i file) has no live capture', 'TC_ERR_CONFIG_COPY')
+  }
+  const text = copyFilterText(config)
+  const snap = Math.min(opts.snap, config.snaplen + 64)
+  const base = { ...opts, snap, ignoreOutgoing: true, rcvbuf: captureRcvbuf(config) }
+  const filterFor = (linkType: number): Uint8Array =>
+    compileFilter(text, { linkType, snaplen: snap }).toBytes()
+  const devices = copyCaptureDevices(config)
+  if (devices.length === 0) return natives.createPacketIo({ ...base, filter: filterFor(BpfLinkType.Raw) })
+  const ios: PacketIo[] = []
+  try {
+    for (const dev of devices) ios.push(natives.createPacketIo({ ...base, interface: dev, filter: filterFor(BpfLinkType.Ethernet) }))
+  } catch (err) {
+    for (const io of ios) io.close()
+    throw err
+  }
+  return ios.length === 1 ? ios[0]! : ios
+}
+
+export function openCopySend (config: TcpcopyConfig, opts: PacketIoOptions, natives: CopyNatives = NATIVES): PacketIo {
+  if (config.outputDevice !== undefined) return natives.createPacketIo({ ...opts, interface: config.outputDevice })
+  return natives.createRawIpv4Io({ ...opts, sndbuf: 4 * 1024 * 1024 })
+}

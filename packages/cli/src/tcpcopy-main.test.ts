@@ -1,0 +1,225 @@
+import { expect } from 'chai'
+import { EventEmitter } from 'node:events'
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { TcpcopyError } from '@tcpcopy/interface'
+import { resolveConfig, tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
+import type { Copy, CopyExit } from '@tcpcopy/copy'
+import { encodePcap } from '@tcpcopy/pcap'
+import { compileFilter, runBpf, LinkType as BpfLinkType } from '@tcpcopy/bpf'
+import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
+import { runTcpcopyCli, exitCodeForCopy, type TcpcopyCliDeps } from './tcpcopy-main.js'
+import { openCopyCapture, openCopySend, copyFilterText, type CopyNatives } from './tcpcopy-capture.js'
+import { EXIT_OK, EXIT_USAGE, EXIT_SYSTEM, EXIT_FAILURE } from './exit-codes.js'
+
+class Sink { text = ''; isTTY = false; write (s: string): void { this.text += s } }
+
+interface Rec { calls: string[], config?: TcpcopyConfig, ingested: number }
+
+/** An engine that records calls; `exit` makes it stop by itself after start. */
+function fakeEngine (rec: Rec, opts: { startError?: Error, exit?: CopyExit } = {}): TcpcopyCliDeps['createEngine'] {
+  return (config) => {
+    rec.config = config
+    let state = 'new'
+    let resolveDone!: (e: CopyExit) => void
+    const done = new Promise<CopyExit>((resolve) => { resolveDone = resolve })
+    const engine = {
+      config,
+      get state () { return state },
+      done,
+      start: async () => {
+        rec.calls.push('start')
+        if (opts.startError !== undefined) throw opts.startError
+        state = 'running'
+        if (opts.exit !== undefined) setTimeout(() => { state = 'stopped'; resolveDone(opts.exit!) }, 5)
+      },
+      stop: async () => { rec.calls.push('stop'); state = 'stopped'; resolveDone({ reason: 'stopped' }) },
+      ingest: () => { rec.ingested++ },
+      sessions: () => [],
+      reportStats: () => { rec.calls.push('stats'); return 'stats line' },
+      stats: () => ({}),
+      statsLine: () => ''
+    }
+    return engine as unknown as Copy
+  }
+}
+
+describe('tcpcopy command line', () => {
+  let dir: string
+  let stdout: Sink
+  let stderr: Sink
+  let signals: EventEmitter
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tc-copy-cli-'))
+    stdout = new Sink()
+    stderr = new Sink()
+    signals = new EventEmitter()
+  })
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  const run = async (args: string[], extra: Partial<TcpcopyCliDeps> = {}): Promise<number> =>
+    await runTcpcopyCli(['node', 'tcpcopy', ...args], { stdout, stderr, signals, env: {}, ...extra })
+
+  it('prints the options with -h and the version with -v', async () => {
+    expect(await run(['-h'])).to.equal(EXIT_OK)
+    expect(stdout.text).to.contain('--targets').and.to.contain('--intercepts').and.to.contain('--eof-wait')
+    stdout.text = ''
+    expect(await run(['-v'])).to.equal(EXIT_OK)
+    expect(stdout.text.trim()).to.equal('tcpcopy version:0.1.0')
+  })
+
+  for (const [flag, value, words] of [
+    ['-x', '80', ['--targets', 'example: -x 80-10.0.0.2:8080']],
+    ['-s', '10.0.0', ['--intercepts']],
+    ['-c', '*', ['--clients']]
+  ] as const) {
+    it(`a bad ${flag} value is one line naming the option and an accepted example, exit 2`, async () => {
+      const args = flag === '-x' ? ['-x', value, '-s', '10.0.0.1'] : ['-x', '80-10.0.0.2:80', '-s', '10.0.0.1', flag, value]
+      expect(await run([...args, '-l', join(dir, 'x.log')], { createEngine: () => { throw new Error('must not start') } })).to.equal(EXIT_USAGE)
+      for (const w of words) expect(stderr.text).to.contain(w)
+      expect(stderr.text.trim().split('\n')).to.have.length(1)
+    })
+  }
+
+  it('without -s (1.x) says -s is required, exit 2', async () => {
+    expect(await run(['-x', '80-10.0.0.2:80', '-l', join(dir, 'x.log')])).to.equal(EXIT_USAGE)
+    expect(stderr.text).to.contain('-s')
+  })
+
+  it('runs the engine, writes the pidfile, logs stats on SIGUSR1 and stops on SIGTERM', async () => {
+    const rec: Rec = { calls: [], ingested: 0 }
+    const pid = join(dir, 'tcpcopy.pid')
+    const logPath = join(dir, 'tcpcopy.log')
+    const done = run(['-x', '80-10.0.0.2:8080', '-s', '10.0.0.3', '-P', pid, '-l', logPath, '-i', 'eth0', '-n', '2'], { createEngine: fakeEngine(rec) })
+    while (!existsSync(pid)) await new Promise(r => setTimeout(r, 5))
+    expect(readFileSync(pid, 'utf8')).to.equal(`${process.pid}\n`)
+    signals.emit('SIGUSR1')
+    signals.emit('SIGTERM')
+    expect(await done).to.equal(EXIT_OK)
+    expect(rec.calls).to.deep.equal(['start', 'stats', 'stop'])
+    expect(rec.config?.copies).to.equal(2)
+    expect(existsSync(pid)).to.equal(false)
+    const log = readFileSync(logPath, 'utf8')
+    expect(log).to.contain('capturing inbound packets on eth0 with the filter "tcp and ((dst port 80))"')
+    expect(log).to.contain('SIGTERM received, stopping')
+    expect(signals.listenerCount('SIGTERM')).to.equal(0)
+  })
+
+  it('no intercept at start-up: one line with the fix, exit 3', async () => {
+    const rec: Rec = { calls: [], ingested: 0 }
+    const err = new TcpcopyError('cannot connect to intercept 10.0.0.3:36524 (ECONNREFUSED)', 'TC_ERR_COPY_NO_INTERCEPT')
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec, { startError: err }) })
+    expect(code).to.equal(EXIT_SYSTEM)
+    expect(stderr.text).to.contain('ECONNREFUSED').and.contain('-L')
+    expect(stderr.text.trim().split('\n')).to.have.length(1)
+  })
+
+  it('exits with the engine\'s reason when it stops by itself (intercept lost: 3)', async () => {
+    const rec: Rec = { calls: [], ingested: 0 }
+    const error = new TcpcopyError('no intercept is left', 'TC_ERR_COPY_NO_INTERCEPT')
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec, { exit: { reason: 'no-intercept', error } }) })
+    expect(code).to.equal(EXIT_SYSTEM)
+    expect(stderr.text).to.contain('no intercept is left')
+    expect(exitCodeForCopy({ reason: 'stopped' })).to.equal(EXIT_OK)
+    expect(exitCodeForCopy({ reason: 'memory', error: new TcpcopyError('rss', 'TC_ERR_COPY_MEMORY') })).to.equal(EXIT_FAILURE)
+  })
+
+  it('offline: replays the file, prints the summary, stops the engine, exit 0', async () => {
+    const rec: Rec = { calls: [], ingested: 0 }
+    const file = join(dir, 'requests.pcap')
+    const frame = new Uint8Array(60); frame[12] = 8; frame[14] = 0x45
+    writeFileSync(file, encodePcap([0, 1, 2].map((i) => ({ data: frame, timestampMs: 1e12 + i })), { linkType: 1 }))
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', file, '--eof-wait', '0', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec) })
+    expect(code).to.equal(EXIT_OK)
+    expect(rec.ingested).to.equal(3)
+    expect(rec.calls).to.deep.equal(['start', 'stop'])
+    expect(stdout.text).to.match(/^tcpcopy: offline replay: 3 packets read, 3 replayed, 0 skipped/)
+    expect(readFileSync(join(dir, 'x.log'), 'utf8')).to.contain('offline replay: [####################]')
+  })
+
+  it('offline: a truncated file is replayed up to the damage, then one error line with the offset, exit 1', async () => {
+    const rec: Rec = { calls: [], ingested: 0 }
+    const file = join(dir, 'cut.pcap')
+    const frame = new Uint8Array(60); frame[12] = 8; frame[14] = 0x45
+    const bytes = encodePcap([0, 1].map((i) => ({ data: frame, timestampMs: 1e12 + i })), { linkType: 1 })
+    writeFileSync(file, bytes.subarray(0, bytes.length - 5))
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', file, '--eof-wait', '0', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec) })
+    expect(code).to.equal(EXIT_FAILURE)
+    expect(rec.ingested).to.equal(1)
+    expect(stderr.text).to.contain(`corrupt at byte offset ${24 + 16 + 60}`)
+    expect(stdout.text).to.contain('1 replayed')
+  })
+
+  it('offline: a missing file is a system error naming it', async () => {
+    const rec: Rec = { calls: [], ingested: 0 }
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', join(dir, 'nope.pcap'), '--eof-wait', '0', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec) })
+    expect(code).to.equal(EXIT_SYSTEM)
+    expect(stderr.text).to.contain('nope.pcap')
+  })
+})
+
+describe('tcpcopy capture and send sockets', () => {
+  const OPTS = { regions: {} as PacketIoOptions['regions'], snap: 65535 + 64 }
+  function fakes (): { natives: CopyNatives, opened: Array<Record<string, unknown>> } {
+    const opened: Array<Record<string, unknown>> = []
+    const io = (kind: string): PacketIo => ({ kind, close: () => { opened.push({ closed: kind }) } }) as unknown as PacketIo
+    const natives = {
+      createPacketIo: (o: Record<string, unknown>) => {
+        if (o.interface === 'bad0') throw new Error('no such interface bad0')
+        opened.push({ kind: 'packet', ...o }); return io('packet')
+      },
+      createRawIpv4Io: (o: Record<string, unknown>) => { opened.push({ kind: 'raw-ipv4', ...o }); return io('raw-ipv4') }
+    } as unknown as CopyNatives
+    return { natives, opened }
+  }
+  const config = (flags: Record<string, string | boolean>): TcpcopyConfig => resolveConfig(tcpcopyOptions, { flags: { intercepts: '10.0.0.3', ...flags } })
+
+  /** An IPv4+TCP packet to dst:dport, with an Ethernet header when eth. */
+  function packet (dst: number[], dport: number, eth: boolean): Uint8Array {
+    const l2 = eth ? 14 : 0
+    const b = new Uint8Array(l2 + 40)
+    const v = new DataView(b.buffer)
+    if (eth) v.setUint16(12, 0x0800)
+    b[l2] = 0x45; v.setUint16(l2 + 2, 40); b[l2 + 9] = 6
+    b.set([10, 0, 0, 9], l2 + 12); b.set(dst, l2 + 16)
+    v.setUint16(l2 + 20, 40000); v.setUint16(l2 + 22, dport); b[l2 + 32] = 0x50
+    return b
+  }
+
+  it('without -i: one socket on all interfaces, ignoring outgoing packets, filtered by the -x filter for raw IP', () => {
+    const { natives, opened } = fakes()
+    const c = config({ targets: '10.0.0.1:80-10.0.0.2:8080,443-10.0.0.2:8443' })
+    openCopyCapture(c, OPTS, natives)
+    expect(opened).to.have.length(1)
+    expect(opened[0]).to.include({ kind: 'packet', ignoreOutgoing: true, rcvbuf: 16 * 1024 * 1024 })
+    expect(opened[0]!.interface).to.equal(undefined)
+    expect(copyFilterText(c)).to.equal('tcp and ((dst port 80 and dst host 10.0.0.1) or (dst port 443))')
+    const prog = compileFilter(copyFilterText(c), { linkType: BpfLinkType.Raw, snaplen: OPTS.snap })
+    expect(Buffer.from(opened[0]!.filter as Uint8Array)).to.deep.equal(Buffer.from(prog.toBytes()))
+    expect(runBpf(prog, packet([10, 0, 0, 1], 80, false))).to.be.greaterThan(0)
+    expect(runBpf(prog, packet([10, 0, 0, 7], 80, false))).to.equal(0)
+    expect(runBpf(prog, packet([10, 0, 0, 7], 443, false))).to.be.greaterThan(0)
+  })
+
+  it('-i devs: one socket per device with the Ethernet filter; -F replaces the generated one; a bad device closes the others', () => {
+    const { natives, opened } = fakes()
+    const ios = openCopyCapture(config({ targets: '80-10.0.0.2:8080', input: 'eth0,eth1', filter: 'tcp and dst port 81', bufferSize: '4' }), OPTS, natives)
+    expect(ios).to.be.an('array').with.length(2)
+    expect(opened.map((o) => o.interface)).to.deep.equal(['eth0', 'eth1'])
+    expect(opened[0]).to.include({ rcvbuf: 4 * 1024 * 1024, ignoreOutgoing: true })
+    const prog = compileFilter('tcp and dst port 81', { linkType: BpfLinkType.Ethernet, snaplen: OPTS.snap })
+    expect(runBpf(prog, packet([10, 0, 0, 1], 81, true))).to.be.greaterThan(0)
+    expect(Buffer.from(opened[0]!.filter as Uint8Array)).to.deep.equal(Buffer.from(prog.toBytes()))
+    const f = fakes()
+    expect(() => openCopyCapture(config({ targets: '80-10.0.0.2:8080', input: 'eth0,bad0' }), OPTS, f.natives)).to.throw('bad0')
+    expect(f.opened.map((o) => o.closed ?? o.interface)).to.deep.equal(['eth0', 'packet'])
+  })
+
+  it('sends with a raw IPv4 socket, or with -o Ethernet frames on that device', () => {
+    const { natives, opened } = fakes()
+    expect(openCopySend(config({ targets: '80-10.0.0.2:8080' }), OPTS, natives).kind).to.equal('raw-ipv4')
+    expect(openCopySend(config({ targets: '80@02:00:00:00:00:01-10.0.0.2:8080@02:00:00:00:00:02', outputDevice: 'eth3' }), OPTS, natives).kind).to.equal('packet')
+    expect(opened[1]).to.include({ interface: 'eth3' })
+  })
+})

@@ -1,0 +1,204 @@
+// The tcpcopy program: flags → config → engine, live capture or offline
+// replay, with logging, daemon mode, pidfile and signals. The only place
+// tcpcopy writes to stdout/stderr.
+import { Command, CommanderError } from 'commander'
+import { fileURLToPath } from 'node:url'
+import { tcpcopyOptions, addOptions, resolveConfig, type TcpcopyConfig } from '@tcpcopy/config'
+import { createCopy, createCopyCore, type Copy, type CopyExit } from '@tcpcopy/copy'
+import { IoError, type Logger, type PacketIoOptions } from '@tcpcopy/interface'
+import { FileLog } from './log.js'
+import { PidFile } from './pidfile.js'
+import { startDaemon, isDaemonChild, reportToParent } from './daemon.js'
+import { exitCodeFor, EXIT_OK, EXIT_USAGE, EXIT_FAILURE, EXIT_SYSTEM } from './exit-codes.js'
+import { openCopyCapture, openCopySend, copyFilterText } from './tcpcopy-capture.js'
+import { runOfflineReplay, type OfflineDeps, type OfflineResult } from './offline.js'
+import { VERSION } from './version.js'
+import type { Output } from './intercept-main.js'
+
+/** What the program touches outside itself; tests pass fakes. */
+export interface TcpcopyCliDeps {
+  stdout: Output
+  stderr: Output & { isTTY?: boolean }
+  env: NodeJS.ProcessEnv
+  /** Where signals come from (process by default). */
+  signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>
+  /** Builds the engine; the default opens the native capture and send sockets. */
+  createEngine: (config: TcpcopyConfig, log: Logger) => Copy
+  /** Opens the log (the default: a FileLog). */
+  openLog: (config: TcpcopyConfig) => Logger & { reopen?: () => void, close?: () => void }
+  /** The script to run for -d (the program's own entry). */
+  script: string
+  /** Offline replay hooks (file reading, clock); tests shrink them. */
+  offline?: Partial<Omit<OfflineDeps, 'copy' | 'log' | 'signal'>>
+}
+
+export function defaultCopyEngine (config: TcpcopyConfig, log: Logger): Copy {
+  const core = createCopyCore()
+  return createCopy(config, {
+    core,
+    capture: config.input.kind === 'offline' ? undefined : (opts: PacketIoOptions) => openCopyCapture(config, opts),
+    send: (opts: PacketIoOptions) => openCopySend(config, opts),
+    log
+  })
+}
+
+const DEFAULTS: TcpcopyCliDeps = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  signals: process,
+  createEngine: defaultCopyEngine,
+  openLog: (config) => new FileLog({ path: config.logFile, debug: process.env.TCPCOPY_DEBUG === '1' }),
+  script: fileURLToPath(new URL('../bin/tcpcopy.js', import.meta.url))
+}
+
+export function buildTcpcopyCommand (deps: Pick<TcpcopyCliDeps, 'stdout' | 'stderr'>): Command {
+  const cmd = new Command('tcpcopy')
+    .description(tcpcopyOptions.summary)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
+    .allowExcessArguments(false)
+  addOptions(cmd, tcpcopyOptions, { version: `tcpcopy version:${VERSION}` })
+  return cmd
+}
+
+/** The exit code for the reason the engine stopped. */
+export function exitCodeForCopy (exit: CopyExit): number {
+  switch (exit.reason) {
+    case 'stopped': return EXIT_OK
+    case 'no-intercept': return EXIT_SYSTEM
+    case 'send-failed': return exit.error !== undefined ? Math.max(exitCodeFor(exit.error), EXIT_FAILURE) : EXIT_SYSTEM
+    default: return exit.error !== undefined ? exitCodeFor(exit.error) : EXIT_FAILURE
+  }
+}
+
+function captureText (config: TcpcopyConfig): string {
+  if (config.input.kind === 'offline') return `offline replay of ${config.input.file}`
+  const where = config.input.kind === 'pcap' && config.input.devices.length > 0 ? config.input.devices.join(',') : 'all interfaces'
+  return `capturing inbound packets on ${where} with the filter "${copyFilterText(config)}"; ` +
+    `sending with ${config.outputDevice !== undefined ? `Ethernet frames on ${config.outputDevice}` : 'a raw IPv4 socket'}`
+}
+
+/** Runs tcpcopy; resolves with the exit code once it has stopped (or failed to start). */
+export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyCliDeps> = {}): Promise<number> {
+  const deps: TcpcopyCliDeps = { ...DEFAULTS, ...overrides }
+  const fail = (err: unknown): number => {
+    deps.stderr.write(`tcpcopy: ${err instanceof Error ? err.message : String(err)}\n`)
+    return exitCodeFor(err)
+  }
+
+  // 1. flags, environment, config file
+  const cmd = buildTcpcopyCommand(deps)
+  try {
+    await cmd.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE
+    }
+    return fail(err)
+  }
+  let config: TcpcopyConfig
+  try {
+    config = resolveConfig(tcpcopyOptions, { flags: cmd.opts(), env: deps.env, warn: (m) => deps.stderr.write(`tcpcopy: warning: ${m}\n`) })
+    copyFilterText(config) // a -x that yields no filter is a usage error now, not after the daemon started
+  } catch (err) {
+    return fail(err)
+  }
+  const offline = config.input.kind === 'offline'
+
+  // 2. daemon: the parent waits for the detached copy to run, then exits
+  const child = isDaemonChild(deps.env)
+  if (config.daemon && !child) {
+    const r = await startDaemon(deps.script, argv.slice(2))
+    if (r.code !== EXIT_OK) deps.stderr.write(`tcpcopy: ${r.message ?? 'the daemon failed to start'}\n`)
+    return r.code
+  }
+
+  // 3. log, engine, pidfile
+  let log: ReturnType<TcpcopyCliDeps['openLog']>
+  try {
+    log = deps.openLog(config)
+  } catch (err) {
+    const code = fail(err)
+    if (child) reportToParent({ ready: false, code, message: (err as Error).message }, deps.env)
+    return code
+  }
+  log.notice(captureText(config))
+
+  let engine: Copy | undefined
+  let pidfile: PidFile | undefined
+  try {
+    engine = deps.createEngine(config, log)
+    await engine.start()
+    if (config.pidfile !== undefined) pidfile = new PidFile(config.pidfile)
+  } catch (err) {
+    if (engine !== undefined) await engine.stop().catch(() => {})
+    const error = err instanceof Error && (err as { code?: string }).code === 'TC_ERR_COPY_NO_INTERCEPT'
+      ? new IoError(`${err.message} (start intercept first, check -s and -p, or run with -L to copy without it)`, 'TC_ERR_COPY_NO_INTERCEPT', 0, 'connect', { cause: err })
+      : err
+    const code = child ? exitCodeFor(error) : fail(error)
+    if (child) reportToParent({ ready: false, code, message: (error as Error).message }, deps.env)
+    log.close?.()
+    return code
+  }
+  if (child) reportToParent({ ready: true }, deps.env)
+
+  // 4. run until a signal, the engine stops by itself, or the replay ends
+  const running = engine
+  const abort = new AbortController()
+  let signalled = false
+  const handlers: Record<string, () => void> = {
+    SIGTERM: () => stopOn('SIGTERM'),
+    SIGINT: () => stopOn('SIGINT'),
+    SIGUSR1: () => { running.reportStats() },
+    SIGHUP: () => { log.reopen?.(); log.notice('log file reopened') },
+    SIGPIPE: () => {}
+  }
+  function stopOn (signal: string): void {
+    if (signalled) return
+    signalled = true
+    log.notice(`${signal} received, stopping`)
+    abort.abort()
+    running.stop().catch((err: unknown) => { log.error(`stop failed: ${(err as Error).message}`) })
+  }
+  for (const [sig, fn] of Object.entries(handlers)) deps.signals.on(sig, fn)
+
+  let code: number
+  try {
+    if (offline) {
+      const progressToTty = deps.stderr.isTTY === true && !child
+      const replay: OfflineResult = await runOfflineReplay(config, {
+        ...deps.offline,
+        copy: running,
+        log,
+        signal: abort.signal,
+        progress: deps.offline?.progress ?? ((line, final) => {
+          if (progressToTty) deps.stderr.write(`\r${line}\x1b[K${final ? '\n' : ''}`)
+          else if (final) log.notice(line)
+        })
+      })
+      log.notice(replay.line)
+      if (!child) deps.stdout.write(`tcpcopy: ${replay.line}\n`)
+      await running.stop()
+      const exit = await running.done
+      if (replay.error !== undefined && exit.reason === 'stopped') {
+        log.error(replay.error.message)
+        code = fail(replay.error)
+        if (code === EXIT_USAGE || code === EXIT_OK) code = EXIT_FAILURE
+      } else {
+        code = exitCodeForCopy(exit)
+        if (exit.error !== undefined && code !== EXIT_OK) deps.stderr.write(`tcpcopy: ${exit.error.message}\n`)
+      }
+    } else {
+      const exit = await running.done
+      code = exitCodeForCopy(exit)
+      if (exit.error !== undefined && code !== EXIT_OK && !child) deps.stderr.write(`tcpcopy: ${exit.error.message}\n`)
+    }
+  } finally {
+    for (const [sig, fn] of Object.entries(handlers)) deps.signals.off(sig, fn)
+  }
+  pidfile?.remove()
+  log.notice('stopped')
+  log.close?.()
+  return code
+}
