@@ -76,7 +76,7 @@ describe('intercept control connections', () => {
     await addRoutes(2)
     for (let i = 0; i < 17; i++) bad.message({ clientIp: 0xdeadbeef, clientPort: i, type: 0xeeee, targetIp: 0, targetPort: 0 })
     await bad.waitClosed()
-    expect(h.log.find(/closed: .*unknown type.*TC_ERR_PROTO_GARBAGE.*1 routes removed/, 'warn')).to.have.length(1)
+    expect(h.log.find(/closed: .*unknown type.*TC_ERR_PROTO_GARBAGE.*1 route removed/, 'warn')).to.have.length(1)
     await waitFor(() => h!.intercept.stats().connections === 1, 'one connection left')
     expect(h.intercept.stats().routes).to.equal(1)
     expect(h.intercept.stats().connectionsClosedOnError).to.equal(1)
@@ -160,6 +160,16 @@ describe('intercept control connections', () => {
     expect(h.log.find(/closed by the peer; 2 routes removed/, 'notice')).to.have.length(1)
     await queue([V3_SYN_ACK])
     expect(h.intercept.stats().responses.delayed).to.equal(1) // no route any more: a SYN waits again
+  })
+
+  it('on stop() logs its own closing of a connection as such, not as the peer closing it', async () => {
+    h = await startHarness()
+    const peer = await h.connect()
+    peer.hello(6).clientAdd(ROUTE)
+    await addRoutes(1)
+    await h.intercept.stop()
+    expect(h.log.find(/closed \(intercept stopped\); 1 route removed/, 'notice')).to.have.length(1)
+    expect(h.log.find(/closed by the peer/)).to.have.length(0)
   })
 
   it('answers on the connection that sent the latest CLIENT_ADD for a session', async () => {

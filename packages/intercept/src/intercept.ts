@@ -746,7 +746,8 @@ class InterceptEngine implements Intercept {
       this.#release(t, 'warn', `closed by the peer: ${errorText(err)}`)
       return
     }
-    this.#release(t, 'notice', 'closed by the peer')
+    // closing without released: stop() sent our FIN first, and this is the peer's answer to it
+    this.#release(t, 'notice', t.closing ? 'closed (intercept stopped)' : 'closed by the peer')
   }
 
   /** Decodes up to one turn's budget of the connection's input; the rest waits for the next turn. */
@@ -878,7 +879,7 @@ class InterceptEngine implements Intercept {
     this.#ids.release(t.id)
     t.socket.destroy()
     const extra = buffered > 0 ? `, ${buffered} buffered records dropped` : ''
-    this.#log[level](`${t.name} ${why}; ${routes} routes removed${extra}`)
+    this.#log[level](`${t.name} ${why}; ${routes} route${routes === 1 ? '' : 's'} removed${extra}`)
   }
 
   // ---- stop ------------------------------------------------------------------------
