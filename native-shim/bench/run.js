@@ -15,8 +15,15 @@
 //             C:  packet-loop.c  recvmmsg, counts
 //             TS: ts-loop.js     io.receive → core.processDescribed(n, LinkType.Ethernet, now)
 //             C:  packet-ring.c  TPACKET_V3 ring (what PACKET_MMAP would buy; not a ratio target)
+//             TS: ts-loop.js     the same TS loop on a socket with the shim's TPACKET_V3 ring
+//                                (createPacketIo({ ring })): io.receive copies from the ring into the
+//                                same slots. drain: a ring that holds the whole flood (as the C
+//                                ring's); live: the shim's default ring (ring: true, 64 × 256 KiB).
+//                                BENCH_TS_RING=default uses the default ring in drain mode too
+//                                (what does not fit is dropped by the kernel and reported).
 // Each receiver is pinned to the last allowed CPU, the sender to the others.
-// Other knobs: BENCH_RUNS (3), BENCH_ONLY (nfqueue,packet), CC (cc).
+// Other knobs: BENCH_RUNS (3), BENCH_ONLY (nfqueue,packet), BENCH_TS_RING (fit, default, or JSON),
+// BENCH_RCVBUF (receive buffer of the recvmmsg loops, 512 MiB), CC (cc).
 //
 // Modes (BENCH_MODES, default "drain,live"):
 //   drain  the flood is queued in the kernel first (NFQUEUE queue / socket
@@ -77,12 +84,22 @@ const RUNS = envInt('BENCH_RUNS', 3)
 const MODES = (process.env.BENCH_MODES ?? 'drain,live').split(',').map((s) => s.trim()).filter(Boolean)
 const BENCHES = (process.env.BENCH_ONLY ?? 'nfqueue,packet').split(',').map((s) => s.trim()).filter(Boolean)
 for (const m of MODES) if (m !== 'drain' && m !== 'live') throw new Error(`BENCH_MODES: unknown mode "${m}" (drain, live)`)
+// BENCH_TS_RING: fit (drain: a ring that holds the flood; live: the default
+// ring), default (the shim's default ring in both modes), or a JSON geometry
+// such as {"blockSize":65536,"blockCount":256,"retireMs":1} (both modes).
+const TS_RING = process.env.BENCH_TS_RING || 'fit'
+let tsRingGeometry
+if (TS_RING.startsWith('{')) {
+  try { tsRingGeometry = JSON.parse(TS_RING) } catch { throw new Error(`BENCH_TS_RING: not JSON: ${TS_RING}`) }
+} else if (TS_RING !== 'fit' && TS_RING !== 'default') {
+  throw new Error(`BENCH_TS_RING: unknown value "${TS_RING}" (fit, default, or a JSON ring geometry)`)
+}
 
 const PAYLOAD = 64 //            TCP payload bytes: 104-byte IP packets, 118-byte frames
 const SNAP = 2048 //             receive slot of every loop (shim snap, C iov_len)
 const COPY_RANGE = 1600 //       NFQUEUE copy range (whole packets)
 const BATCH = Math.min(MAX_BATCH, Math.floor(FRAMES_SIZE / ((SNAP + 7) & ~7))) // what io.receive(MAX_BATCH) can return
-const RCVBUF = 512 * 1024 * 1024 // room for the whole flood in drain mode (SO_RCVBUFFORCE)
+const RCVBUF = envInt('BENCH_RCVBUF', 512 * 1024 * 1024) // room for the whole flood in drain mode (SO_RCVBUFFORCE)
 // One NFQUEUE queue held at most 65536 packets here (Linux 6.18: queue_total
 // in /proc/net/netfilter/nfnetlink_queue stops there whatever QUEUE_MAXLEN
 // says, the rest count as queue_dropped), so an NFQUEUE flood that must wait
@@ -102,6 +119,12 @@ const FILTER_HEX = Buffer.from(ipProtoDstPort(6, PKT_PORT)).toString('hex')
 // ring: 1 MiB blocks, room for the whole flood (208 bytes per 118-byte frame in a
 // TPACKET_V3 block) with a third to spare for blocks retired half full, plus slack
 const RING_BLOCKS = Math.ceil(PACKETS * 208 * 1.33 / (1 << 20)) + 16
+/**
+ * The TS ring row's `ring` option: in drain mode the C ring's geometry (1 MiB
+ * blocks, RING_BLOCKS of them, 50 ms retire), so the whole flood fits; in live
+ * mode (or with BENCH_TS_RING=default) the shim's default ring (`true`).
+ */
+const tsRing = (mode) => tsRingGeometry ?? (mode === 'drain' && TS_RING === 'fit' ? { blockSize: 1 << 20, blockCount: RING_BLOCKS, retireMs: 50 } : true)
 
 /** The CPUs this process may run on (Cpus_allowed_list, e.g. "0-3,8"). */
 function allowedCpus () {
@@ -247,7 +270,7 @@ async function flood (port, count) {
   return JSON.parse(line)
 }
 
-function receiverArgv (bench, impl, count) {
+function receiverArgv (bench, impl, mode, count) {
   const ts = (opts) => [process.execPath, '--expose-gc', join(here, 'ts-loop.js'),
     JSON.stringify({ snap: SNAP, rcvbuf: RCVBUF, expect: count, idleMs: IDLE_MS, ...opts })]
   if (bench === 'nfqueue') {
@@ -255,13 +278,14 @@ function receiverArgv (bench, impl, count) {
     return [bins['nfq-loop'], QUEUE, COPY_RANGE, SNAP, BATCH, RCVBUF, MAXLEN, count, IDLE_MS, 'accept'].map(String)
   }
   if (impl === 'ts') return ts({ kind: 'packet', interface: 'eth0', filter: FILTER_HEX })
+  if (impl === 'tsring') return ts({ kind: 'packet', interface: 'eth0', filter: FILTER_HEX, ring: tsRing(mode) })
   if (impl === 'ring') return [bins['packet-ring'], 'eth0', SNAP, 1024, RING_BLOCKS, FILTER_HEX, count, IDLE_MS].map(String)
   return [bins['packet-loop'], 'eth0', SNAP, BATCH, RCVBUF, FILTER_HEX, count, IDLE_MS].map(String)
 }
 
 async function runOnce (bench, impl, mode) {
   const count = floodCount(bench, mode)
-  const p = new Proc(nsR, receiverArgv(bench, impl, count), { cpu: RECV_CPU })
+  const p = new Proc(nsR, receiverArgv(bench, impl, mode, count), { cpu: RECV_CPU })
   try {
     const ready = await p.line(20_000)
     if (ready !== 'READY') throw new Error(`${p.name}: expected READY, got ${ready}`)
@@ -301,7 +325,9 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.lengt
 const kpps = (x) => Number.isFinite(x) ? `${(x / 1000).toFixed(0)}k` : '-'
 const pad = (s, n) => String(s).padStart(n)
 
-const LABEL = { c: 'C loop', ts: 'tcpcopy-ts', ring: 'C TPACKET_V3 ring' }
+const LABEL = { c: 'C loop', ts: 'tcpcopy-ts', ring: 'C TPACKET_V3 ring', tsring: 'tcpcopy-ts/ring' } // not "tcpcopy-ts …": packages/cli/bench/intercept-bench.js reads the rows by label
+/** The rows that run ts-loop.js (they have JS heap figures). */
+const isTs = (impl) => impl === 'ts' || impl === 'tsring'
 const TARGET = { nfqueue: 0.6, packet: 0.7 }
 const TITLE = {
   nfqueue: 'NFQUEUE: recv → parse → classify → verdict (ACCEPT) → send',
@@ -326,12 +352,19 @@ function printTable (bench, mode, rows) {
       `${pad(f3(med((r) => r.cpuPerM)), 11)}  ${pad(kpps(med((r) => r.floodPps)), 9)}  ${pad(f3(med((r) => r.floodCpuPerM)), 14)}  ` +
       `${pad(med((r) => r.sent - r.processed), 5)}  ${pad(med((r) => r.processed / Math.max(1, r.batches)).toFixed(0), 10)}`)
     const overruns = runs.reduce((n, r) => n + (r.overruns ?? 0) + (r.drops ?? 0), 0)
-    if (overruns > 0) notes.push(`${LABEL[impl]}: ${overruns} receive overruns/kernel drops`)
+    if (overruns > 0 && impl !== 'tsring') notes.push(`${LABEL[impl]}: ${overruns} receive overruns/kernel drops`)
+    if (impl === 'tsring') {
+      const size = runs[0].ringSize ?? 0
+      const g = tsRing(mode)
+      const geometry = g === true ? 'the shim\'s default ring (ring: true), 64 × 256 KiB blocks, 10 ms retire' : `ring ${JSON.stringify(g)} (absent fields: the default ring's)`
+      notes.push(`${LABEL[impl]}: ${(size / (1 << 20)).toFixed(0)} MiB ring, ${geometry}; packets the ring dropped ` +
+        `(PACKET_STATISTICS tp_drops, io.stats().overruns) per run: ${runs.map((r) => r.overruns ?? 0).join('/')}`)
+    }
     if (mode === 'live') {
       const kept = runs.filter((r) => r.keptUp).length
       if (kept > 0) notes.push(`${LABEL[impl]}: kept up with the generator in ${kept}/${runs.length} runs (pps = the generator's)`)
     }
-    if (impl === 'ts') {
+    if (isTs(impl)) {
       const young = med((r) => r.young / Math.max(1, r.steadyPackets))
       const youngBatch = med((r) => r.young / Math.max(1, r.steadyBatches))
       const heap = med((r) => r.allocated / Math.max(1, r.steadyPackets))
@@ -340,14 +373,15 @@ function printTable (bench, mode, rows) {
       const judged = perBatch < 256
         ? 'per batch, not per packet: see drain mode for the per-packet figure'
         : young < 16 ? 'no per-packet JS allocation (one heap object per packet would be ≥ 16 B/pkt)' : 'PER-PACKET JS ALLOCATION SUSPECTED'
-      notes.push(`tcpcopy-ts JS heap after batch 1: young generation ${young.toFixed(2)} B/pkt = ${youngBatch.toFixed(0)} B/batch, ` +
+      notes.push(`${LABEL[impl]} JS heap after batch 1: young generation ${young.toFixed(2)} B/pkt = ${youngBatch.toFixed(0)} B/batch, ` +
         `whole heap ${heap.toFixed(2)} B/pkt, ${gcs.toFixed(1)} GCs/1M pkts — ${judged}`)
       const c = runs[runs.length - 1].classified
       notes.push(bench === 'nfqueue'
-        ? `tcpcopy-ts verdicts (last run): ${c.passed}/${c.captured} ACCEPT by the passlist (the C loop sends ACCEPT too)`
-        : `tcpcopy-ts classifier (last run): ${c.unroutable}/${c.captured} parsed + router lookup (miss)`)
+        ? `${LABEL[impl]} verdicts (last run): ${c.passed}/${c.captured} ACCEPT by the passlist (the C loop sends ACCEPT too)`
+        : `${LABEL[impl]} classifier (last run): ${c.unroutable}/${c.captured} parsed + router lookup (miss)`)
     }
     if (impl === 'ring' && mode === 'drain') notes.push('C TPACKET_V3 ring: drain pps only walks frames the kernel already copied; compare the CPU columns')
+    if (impl === 'tsring' && mode === 'drain') notes.push(`${LABEL[impl]}: drain pps counts the copy from the ring into the WASM slots and the core; the kernel's copy into the ring is in the flood CPU column`)
   }
   if (rows.c !== undefined && rows.ts !== undefined) {
     const c = median(rows.c.map((r) => r.pps))
@@ -372,6 +406,30 @@ function printTable (bench, mode, rows) {
     console.log(`  → ${line}`)
     summary.push(`${bench.padEnd(8)} ${mode.padEnd(6)} ${line}`)
   }
+  if (rows.tsring !== undefined) {
+    const m = (impl, f) => median(rows[impl].map(f))
+    const x = (a, b, f) => (m(a, f) / m(b, f)).toFixed(2)
+    const pps = (r) => r.pps
+    const cpu = (r) => r.cpuPerM
+    const tx = (r) => r.floodCpuPerM
+    const lines = []
+    if (rows.c !== undefined) {
+      const bound = mode === 'live' && rows.c.some((r) => r.keptUp) ? ' (the C loop kept up with the generator: not judged)' : ''
+      lines.push(`${LABEL.tsring} = ${(m('tsring', pps) / m('c', pps) * 100).toFixed(0)} % of the C loop's pps${bound}; rx CPU per packet ${x('tsring', 'c', cpu)}× the C loop's`)
+    }
+    if (rows.ring !== undefined) {
+      lines.push(`${LABEL.tsring} vs the C TPACKET_V3 ring: pps ${x('tsring', 'ring', pps)}×${mode === 'drain' ? ' (the C ring only walks the frames)' : ''}, ` +
+        `rx CPU per packet ${x('tsring', 'ring', cpu)}×`)
+    }
+    if (rows.ts !== undefined) {
+      lines.push(`${LABEL.tsring} vs tcpcopy-ts (recvmmsg): pps ${x('tsring', 'ts', pps)}×, rx CPU per packet ${x('tsring', 'ts', cpu)}×, ` +
+        `flood CPU per packet ${x('tsring', 'ts', tx)}×; ring drops per run ${rows.tsring.map((r) => r.overruns ?? 0).join('/')}`)
+    }
+    for (const line of lines) {
+      console.log(`  → ${line}`)
+      summary.push(`${bench.padEnd(8)} ${mode.padEnd(6)} ${line}`)
+    }
+  }
   for (const n of notes) console.log(`    ${n}`)
 }
 
@@ -386,7 +444,7 @@ try {
     `batch ≤ ${BATCH}, snap ${SNAP}, ${compilerOk ? `C built with ${CC} -O2` : 'no C baseline'}`)
   if (RECV_CPU === undefined) console.log('native bench: one CPU only: sender and receiver share it, expect noisy numbers')
   for (const bench of BENCHES) {
-    const impls = compilerOk ? (bench === 'packet' ? ['c', 'ts', 'ring'] : ['c', 'ts']) : ['ts']
+    const impls = bench === 'packet' ? (compilerOk ? ['c', 'ts', 'ring', 'tsring'] : ['ts', 'tsring']) : compilerOk ? ['c', 'ts'] : ['ts']
     for (const mode of MODES) {
       const rows = {}
       for (let i = 0; i < RUNS; i++) {

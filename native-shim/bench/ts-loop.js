@@ -7,8 +7,14 @@
 //            verdict is ACCEPT, as the C loop's) → nfqWriteVerdicts → io.send
 //   packet:  io.receive (frames → FRAMES) → core.processDescribed(n,
 //            LinkType.Ethernet, now) (no passlist: parse + router lookup, a miss)
+//            With "ring" in the options (true: the shim's DEFAULT_RING, or
+//            { blockSize, blockCount, frameSize, retireMs }), the socket has a
+//            TPACKET_V3 receive ring and io.receive copies the frames from the
+//            ring into the same FRAMES slots instead of calling recvmmsg; the
+//            rest of the loop is the same.
 //
 //   node --expose-gc ts-loop.js '<json options>'
+//   e.g. '{"kind":"packet","interface":"eth0","snap":2048,"expect":1000,"idleMs":200,"ring":true}'
 // Same protocol as the C loops: READY once bound, a line on stdin starts the
 // loop, one JSON line of results at the end. Allocation is measured over the
 // steady state, from the end of the first batch (one-time costs: first calls,
@@ -139,6 +145,7 @@ function finish () {
   done = true
   const cpu = process.cpuUsage(cpu0)
   const stats = io.stats()
+  const ringSize = kind === 'packet' ? io.ringSize : 0
   io.close()
   clearInterval(timer)
   const profile = batches > 0 ? profiler.stop() : undefined
@@ -161,7 +168,10 @@ function finish () {
     first_ns: T[FIRST] === 0 ? 0 : Math.round(T[FIRST] * 1e6 + offsetNs),
     last_ns: T[LAST] === 0 ? 0 : Math.round(T[LAST] * 1e6 + offsetNs),
     cpu_ns: (cpu.user + cpu.system) * 1000,
+    // recvmmsg: ENOBUFS reports + the kernel's PACKET_STATISTICS tp_drops;
+    // ring: tp_drops only (frames that found no room in the ring)
     overruns: stats.overruns,
+    ringSize,
     unsent,
     // steady state (batches 2..n)
     steadyBatches: batches - steadyBatches,
@@ -180,7 +190,9 @@ try {
     io = createNfqueueIo({ regions, snap, rcvbuf })
     await bindQueue()
   } else if (kind === 'packet') {
-    io = createPacketIo({ regions, snap, rcvbuf, interface: o.interface, filter: new Uint8Array(Buffer.from(o.filter, 'hex')) })
+    const ring = o.ring === undefined || o.ring === false ? {} : { ring: o.ring }
+    io = createPacketIo({ regions, snap, rcvbuf, interface: o.interface, filter: new Uint8Array(Buffer.from(o.filter, 'hex')), ...ring })
+    if (o.ring !== undefined && o.ring !== false && !(io.ringSize > 0)) throw new Error('ts-loop: ring requested but io.ringSize is 0')
   } else {
     throw new Error(`ts-loop: unknown kind ${kind}`)
   }
