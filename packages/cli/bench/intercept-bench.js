@@ -122,6 +122,12 @@ const programs = [{
   archs: ['traditional', 'advanced'],
   argv: (arch, tag) => [process.execPath, INTERCEPT_BIN, '-l', join(work, `${tag}.log`), '-P', join(work, `${tag}.pid`), '-p', String(CTRL),
     ...(arch === 'traditional' ? ['-q', String(QUEUE_MAXLEN)] : ['-i', 'eth0', '-F', FILTER])]
+}, {
+  // the opt-in TPACKET_V3 receive ring (--capture-ring), advanced mode only
+  name: 'tcpcopy-ts --capture-ring',
+  archs: ['advanced'],
+  argv: (arch, tag) => [process.execPath, INTERCEPT_BIN, '-l', join(work, `${tag}.log`), '-P', join(work, `${tag}.pid`), '-p', String(CTRL),
+    '-i', 'eth0', '-F', FILTER, '--capture-ring']
 }]
 const cTrad = process.env.INTERCEPT_BENCH_C_TRADITIONAL
 const cAdv = process.env.INTERCEPT_BENCH_C_ADVANCED
@@ -408,6 +414,11 @@ try {
         `CPU per response ${(ts.drainCpu / b.ts.cpuPer1k).toFixed(1)}× the TS loop's (${(ts.drainCpu / b.c.cpuPer1k).toFixed(1)}× the C loop's)`
     }
     console.log(line)
+    const ring = results[arch].find((r) => r.program === 'tcpcopy-ts --capture-ring')?.result
+    if (ring !== undefined && ring.error === undefined) {
+      console.log(`  ${''.padEnd(12)} with --capture-ring: ${k(ring.drainRate)} resp/s (${(ring.drainRate / ts.drainRate).toFixed(2)}×), ` +
+        `${(ring.drainCpu * 1000).toFixed(2)} µs CPU/resp (${(ring.drainCpu / ts.drainCpu).toFixed(2)}×)`)
+    }
     const c = results[arch].find((r) => r.program === 'C intercept 1.x')?.result
     if (c !== undefined && c.error === undefined) {
       const faster = ts.drainRate >= c.drainRate

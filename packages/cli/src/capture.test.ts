@@ -2,10 +2,10 @@ import { expect } from 'chai'
 import { resolveConfig, interceptOptions } from '@tcpcopy/config'
 import { runBpf } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
-import { openInterceptCapture, captureDevices, type CaptureNatives } from './capture.js'
+import { openInterceptCapture, captureDevices, CAPTURE_RING, type CaptureNatives } from './capture.js'
 
-function fakes (): { natives: CaptureNatives, opened: Array<{ kind: string, interface?: string, filter?: Uint8Array }> } {
-  const opened: Array<{ kind: string, interface?: string, filter?: Uint8Array }> = []
+function fakes (): { natives: CaptureNatives, opened: Array<{ kind: string, interface?: string, filter?: Uint8Array, ring?: unknown }> } {
+  const opened: Array<{ kind: string, interface?: string, filter?: Uint8Array, ring?: unknown }> = []
   const io = { kind: 'packet' } as unknown as PacketIo
   const natives = {
     createNfqueueIo: () => { opened.push({ kind: 'nfqueue' }); return io },
@@ -57,5 +57,17 @@ describe('intercept capture', () => {
     openInterceptCapture(config, OPTS, natives)
     expect(opened).to.have.length(1)
     expect(opened[0]!.interface).to.equal(undefined)
+  })
+
+  it('--capture-ring: advanced-mode sockets receive through the TPACKET_V3 ring (1 ms block timeout); without it, recvmmsg', () => {
+    const plain = fakes()
+    openInterceptCapture(resolveConfig(interceptOptions, { flags: { devices: 'eth0,eth1', filter: 'tcp' } }), OPTS, plain.natives)
+    expect(plain.opened.map(o => o.ring)).to.deep.equal([undefined, undefined])
+    const ringed = fakes()
+    openInterceptCapture(resolveConfig(interceptOptions, { flags: { devices: 'eth0,eth1', filter: 'tcp', captureRing: true } }), OPTS, ringed.natives)
+    expect(ringed.opened.map(o => o.ring)).to.deep.equal([CAPTURE_RING, CAPTURE_RING])
+    expect(CAPTURE_RING).to.include({ retireMs: 1 })
+    expect(CAPTURE_RING.blockSize * CAPTURE_RING.blockCount).to.equal(16 * 1024 * 1024)
+    expect(CAPTURE_RING.blockSize).to.be.greaterThan(65535 + 64) // a whole GRO'd frame fits a block
   })
 })

@@ -15,6 +15,7 @@ import { ConfigError } from '@tcpcopy/interface'
 import type { TcpcopyConfig } from '@tcpcopy/config'
 import { compileFilter, tcpcopyDefaultFilter, LinkType as BpfLinkType } from '@tcpcopy/bpf'
 import { createPacketIo, createRawIpv4Io } from '@tcpcopy/native-shim'
+import { CAPTURE_RING } from './capture.js'
 
 /** The native factories, injectable for tests. */
 export interface CopyNatives {
@@ -47,7 +48,7 @@ export function openCopyCapture (config: TcpcopyConfig, opts: PacketIoOptions, n
   }
   const text = copyFilterText(config)
   const snap = Math.min(opts.snap, config.snaplen + 64)
-  const base = { ...opts, snap, ignoreOutgoing: true, rcvbuf: captureRcvbuf(config) }
+  const base = { ...opts, snap, ignoreOutgoing: true, rcvbuf: captureRcvbuf(config), ...(config.captureRing ? { ring: { ...CAPTURE_RING } } : {}) }
   const filterFor = (linkType: number): Uint8Array =>
     compileFilter(text, { linkType, snaplen: snap }).toBytes()
   const devices = copyCaptureDevices(config)

@@ -11,6 +11,7 @@ import { compileFilter, runBpf, LinkType as BpfLinkType } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
 import { runTcpcopyCli, exitCodeForCopy, type TcpcopyCliDeps } from './tcpcopy-main.js'
 import { openCopyCapture, openCopySend, copyFilterText, type CopyNatives } from './tcpcopy-capture.js'
+import { CAPTURE_RING } from './capture.js'
 import { EXIT_OK, EXIT_USAGE, EXIT_SYSTEM, EXIT_FAILURE } from './exit-codes.js'
 
 class Sink { text = ''; isTTY = false; write (s: string): void { this.text += s } }
@@ -194,6 +195,9 @@ describe('tcpcopy capture and send sockets', () => {
     expect(opened).to.have.length(1)
     expect(opened[0]).to.include({ kind: 'packet', ignoreOutgoing: true, rcvbuf: 16 * 1024 * 1024 })
     expect(opened[0]!.interface).to.equal(undefined)
+    expect(opened[0]!.ring).to.equal(undefined)
+    openCopyCapture(config({ targets: '80-10.0.0.2:8080', captureRing: true }), OPTS, natives)
+    expect(opened[1]!.ring).to.deep.equal(CAPTURE_RING) // --capture-ring
     expect(copyFilterText(c)).to.equal('tcp and ((dst port 80 and dst host 10.0.0.1) or (dst port 443))')
     const prog = compileFilter(copyFilterText(c), { linkType: BpfLinkType.Raw, snaplen: OPTS.snap })
     expect(Buffer.from(opened[0]!.filter as Uint8Array)).to.deep.equal(Buffer.from(prog.toBytes()))
