@@ -46,6 +46,8 @@ const JUMP_CONFLICT = 16 * MIB
 const JUMP_REPEAT = 64 * 1024
 /** How far beyond the data we saw a RST's seq may be (lost response records) and still be this incarnation's. */
 const STALE_RST_WINDOW = 16 * MIB
+/** Longest a client RST waits for the target to answer the requests sent before it. */
+export const RST_HOLD_MS = 2000
 
 const STOP = 0
 const SENT = 1
@@ -850,6 +852,19 @@ class CopyEngine implements Copy {
     // 2. RST
     if ((f & FLAG_RST) !== 0) {
       if (s.waiting && wait) return STOP
+      // The client reset after its last answer came, but the copy may be behind, with requests
+      // in flight (rtt <= 1 ends "waiting" at the first response data): a RST now makes the
+      // target throw away requests its application has not read yet. Hold it until the target
+      // has acknowledged all we sent and answered after that, at most RST_HOLD_MS.
+      if (wait && s.contentSent && s.hs !== HS_CLOSED && (seqBefore(s.repAck, s.nxt) || seqBefore(s.respDataAck, s.nxt))) {
+        const now = this.#clock()
+        if (s.rstHeldSince < 0) s.rstHeldSince = now
+        const left = s.rstHeldSince + RST_HOLD_MS - now
+        if (left > 0) {
+          this.#queue.armBefore(s.pacing, now + Math.min(left, Math.max(1, s.rtt) * 4))
+          return STOP
+        }
+      }
       if (s.hs === HS_CLOSED) {
         this.#endSession(s, true)
         return END
@@ -1219,6 +1234,7 @@ class CopyEngine implements Copy {
     // data from the target
     if (len > 0) {
       const end = seqAdd(r.seq, len)
+      s.respDataAck = r.ack
       if (seqAfter(end, s.ack)) {
         s.ack = end
       } else {

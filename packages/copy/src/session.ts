@@ -70,6 +70,10 @@ export class Session {
   ack = 0
   /** The target's last ack (T1 rep_ack_seq). */
   repAck = 0
+  /** The ack of the latest response segment with data: the target had our data up to here when it answered. */
+  respDataAck = 0
+  /** Since when a client RST waits for the target to answer the data sent before it (-1: none waits). */
+  rstHeldSince = -1
   repSeq = 0
   peerWindow = 65535
   wscale = 0

@@ -61,6 +61,22 @@ describe('session end, reconstruct and timeouts (TCPCOPY.md §5.4, §5.6)', () =
     expect(sim.report().requests).to.include({ expected: 3, delivered: 3, duplicated: 0 })
   })
 
+  it('a client RST waits until the target has answered every request sent before it (a copy that lags behind)', () => {
+    // The online server answers in 1 ms, the target in 5: the client's requests and its closing RST
+    // are captured long before the target has seen the last requests. A RST sent as soon as the
+    // first pending answer arrives would make the target drop the requests it has not read yet.
+    for (const seed of [61, 62, 63, 64]) {
+      const sim = createSimulation({ seed, target: { app: { delayMs: 5 } } })
+      const c = sim.client({ requests: 8, rttMs: 1, thinkMs: 0, close: 'rst' })
+      sim.runToEnd()
+      expect(sim.report().requests, `seed ${seed}`).to.include({ expected: 8, delivered: 8, duplicated: 0 })
+      const out = sentFor(sim, c.port)
+      const rst = out.filter((p) => has(p, RST))
+      expect(rst, `seed ${seed}`).to.have.length(1)
+      expect(rst[0]!.time).to.be.greaterThan(Math.max(...data(out).map((p) => p.time)))
+    }
+  })
+
   it('-t: ends a session that has had no response for the session timeout, with a passive RST', () => {
     const sim = createSimulation({ seed: 55, flags: { sessionTimeout: '5' }, target: { app: silentApp() } })
     const c = sim.client({ requests: 2, close: 'none' })
