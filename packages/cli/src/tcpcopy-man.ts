@@ -79,8 +79,8 @@ export const tcpcopyManPage: ManPage = {
     {
       title: 'Differences from the original',
       paragraphs: [
-        '-P writes the pidfile (the original parsed it and never wrote it). Captures ignore the host\'s own ' +
-        'outgoing packets, so the filter generated from -x is always safe. --eof-wait bounds the wait after the end ' +
+        '-P writes the pidfile (the original parsed it and never wrote it). Captures ignore the packets the host ' +
+        'sends, tcpcopy\'s own copies included. --eof-wait bounds the wait after the end ' +
         'of an offline replay, which ends early once every replayed session has finished (the original always ' +
         'waited 120 s). SIGHUP reopens the log instead of stopping tcpcopy.'
       ]
