@@ -93,6 +93,14 @@ describe('intercept, advanced mode (link-layer capture)', () => {
     expect(h.intercept.statsLine()).to.not.match(/the kernel dropped/)
   })
 
+  it('with --capture-ring, the hint is about the ring, not the socket buffer', async () => {
+    h = await startHarness({ flags: { ...ADVANCED, captureRing: 'true' } })
+    h.io!.overrun(3)
+    expect(h.intercept.statsLine()).to.match(/the kernel dropped 3 packets since the last report: the --capture-ring ring filled.*run without --capture-ring/)
+    h.timers.advance(1000)
+    expect(h.log.find(/the capture socket is losing packets: 3 .*run without --capture-ring/, 'warn')).to.have.length(1)
+  })
+
   it('warns once a second at most when the capture socket loses packets', async () => {
     h = await startHarness({ flags: ADVANCED })
     h.io!.overrun(4)

@@ -22,7 +22,7 @@ import {
 import { ConnIds, MAX_CONNECTION_IDS } from './conn-ids.js'
 import { createDebugLogger, RateLimitedLog, type Logger } from './logger.js'
 import { RecordSender, type SenderTunnel } from './sender.js'
-import { CAPTURE_DROP_HINT, KERNEL_DROP_HINT, formatStatsLine, kernelDrops, type InterceptStats, type KernelQueueStats } from './stats.js'
+import { dropHint, formatStatsLine, kernelDrops, type InterceptStats, type KernelQueueStats } from './stats.js'
 
 // ---- constants ---------------------------------------------------------------------
 
@@ -512,7 +512,7 @@ class InterceptEngine implements Intercept {
     if (overruns > this.#lastOverruns) {
       const lost = overruns - this.#lastOverruns
       this.#log.warn(`the capture socket is losing packets: ${lost} receive-buffer overruns in the last second (${overruns} in all); ` +
-        (this.#traditional ? KERNEL_DROP_HINT : CAPTURE_DROP_HINT))
+        dropHint(this.config.mode, this.config.captureRing))
     }
     this.#lastOverruns = overruns
   }
@@ -978,6 +978,7 @@ class InterceptEngine implements Intercept {
     const io = this.#captureStats()
     const out: InterceptStats = {
       mode: this.config.mode,
+      captureRing: this.config.captureRing,
       connections: this.#tunnels.size,
       connectionsAccepted: this.#accepted,
       connectionsRefused: this.#refused,

@@ -11,6 +11,8 @@ export interface KernelQueueStats {
 
 export interface InterceptStats {
   mode: InterceptMode
+  /** Advanced mode captures through the TPACKET_V3 ring (--capture-ring). */
+  captureRing?: boolean
   /** Control connections open now. */
   connections: number
   connectionsAccepted: number
@@ -91,6 +93,14 @@ export function kernelDrops (stats: InterceptStats): number {
 export const KERNEL_DROP_HINT = 'raise -q/--queue-maxlen (e.g. -q 4096) and net.core.rmem_max (sysctl -w net.core.rmem_max=16777216)'
 /** The same for a packet socket (advanced mode), which has no queue length. */
 export const CAPTURE_DROP_HINT = 'raise net.core.rmem_max (sysctl -w net.core.rmem_max=16777216) or narrow -F'
+export const CAPTURE_RING_DROP_HINT = 'the --capture-ring ring filled while intercept was busy: run without --capture-ring ' +
+  '(its socket buffer rides out longer stalls) or narrow -F'
+
+/** The tuning hint for kernel drops in a mode. */
+export function dropHint (mode: InterceptMode, captureRing = false): string {
+  if (mode === 'traditional') return KERNEL_DROP_HINT
+  return captureRing ? CAPTURE_RING_DROP_HINT : CAPTURE_DROP_HINT
+}
 
 /**
  * One line: connections, routes, responses, router, records and kernel drops.
@@ -115,7 +125,7 @@ export function formatStatsLine (s: InterceptStats, dropsSinceLast: number): str
     line += `, capture overruns ${s.capture.overruns}`
   }
   if (dropsSinceLast > 0) {
-    line += `; the kernel dropped ${dropsSinceLast} packets since the last report: ${s.mode === 'traditional' ? KERNEL_DROP_HINT : CAPTURE_DROP_HINT}`
+    line += `; the kernel dropped ${dropsSinceLast} packets since the last report: ${dropHint(s.mode, s.captureRing)}`
   }
   return line
 }
