@@ -40,11 +40,11 @@
 // stopped by PID; the namespaces (and their iptables rules) are deleted at the
 // end, on error and on SIGINT/SIGTERM.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isRoot, loud, missingTools } from '../../e2e/lib/preflight.js'
+import { isRoot, loud, missingTools, allowedCpus } from '../../e2e/lib/preflight.js'
 import { createInterface } from 'node:readline'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -126,19 +126,6 @@ const RING_BLOCKS = Math.ceil(PACKETS * 208 * 1.33 / (1 << 20)) + 16
  */
 const tsRing = (mode) => tsRingGeometry ?? (mode === 'drain' && TS_RING === 'fit' ? { blockSize: 1 << 20, blockCount: RING_BLOCKS, retireMs: 50 } : true)
 
-/** The CPUs this process may run on (Cpus_allowed_list, e.g. "0-3,8"). */
-function allowedCpus () {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))
-    const cpus = []
-    for (const part of line.split(':')[1].trim().split(',')) {
-      const [a, b = a] = part.split('-').map(Number)
-      for (let c = a; c <= b; c++) cpus.push(c)
-    }
-    if (cpus.length > 0 && cpus.every(Number.isInteger)) return cpus
-  } catch {}
-  return Array.from({ length: availableParallelism() }, (_, i) => i)
-}
 const CPUS = allowedCpus()
 const NCPU = CPUS.length
 const RECV_CPU = NCPU > 1 ? CPUS[NCPU - 1] : undefined

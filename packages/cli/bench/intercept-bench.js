@@ -36,11 +36,11 @@
 // Needs root; not root → one loud line, exit 0. Processes are stopped by PID,
 // the namespaces deleted at the end, on error and on SIGINT/SIGTERM.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isRoot, loud, missingTools } from '../../../e2e/lib/preflight.js'
+import { isRoot, loud, missingTools, allowedCpus } from '../../../e2e/lib/preflight.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = join(here, '..', '..', '..')
@@ -93,18 +93,6 @@ const FILTER = `tcp and src port ${APP}`
 const clients = []
 for (let i = 0; clients.length < ROUTES; i++) clients.push({ ip: `10.88.0.${1 + (i % 8)}`, port: 20000 + Math.floor(i / 8) })
 
-function allowedCpus () {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))
-    const cpus = []
-    for (const part of line.split(':')[1].trim().split(',')) {
-      const [a, b = a] = part.split('-').map(Number)
-      for (let c = a; c <= b; c++) cpus.push(c)
-    }
-    if (cpus.length > 0 && cpus.every(Number.isInteger)) return cpus
-  } catch {}
-  return Array.from({ length: availableParallelism() }, (_, i) => i)
-}
 const CPUS = allowedCpus()
 const IC_CPU = CPUS.length > 1 ? CPUS[CPUS.length - 1] : undefined
 const FLOOD_CPU = CPUS.length > 1 ? CPUS[0] : undefined

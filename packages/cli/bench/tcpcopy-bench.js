@@ -54,10 +54,9 @@
 // the namespaces deleted at the end, on error and on SIGINT/SIGTERM.
 import { spawnSync } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isRoot, loud, missingTools } from '../../../e2e/lib/preflight.js'
+import { isRoot, loud, missingTools, allowedCpus } from '../../../e2e/lib/preflight.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = join(here, '..', '..', '..')
@@ -113,18 +112,6 @@ const GOAL_LOSS = 0.000375 // 0.0375 %
 const C_TCPCOPY = process.env.TCPCOPY_BENCH_C_TCPCOPY || undefined
 const C_INTERCEPT = process.env.TCPCOPY_BENCH_C_INTERCEPT || undefined
 
-function allowedCpus () {
-  try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'))
-    const cpus = []
-    for (const part of line.split(':')[1].trim().split(',')) {
-      const [a, b = a] = part.split('-').map(Number)
-      for (let c = a; c <= b; c++) cpus.push(c)
-    }
-    if (cpus.length > 0 && cpus.every(Number.isInteger)) return cpus
-  } catch {}
-  return Array.from({ length: availableParallelism() }, (_, i) => i)
-}
 const CPUS = allowedCpus()
 const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0
 const PIN = process.env.BENCH_PIN !== '0' && hasTaskset && CPUS.length > 1
