@@ -1,36 +1,28 @@
 // The intercept program: flags → config → engine, with logging, daemon mode,
 // pidfile and signals. The only place intercept writes to stdout/stderr.
-import { Command, CommanderError } from 'commander'
 import { fileURLToPath } from 'node:url'
-import { interceptOptions, addOptions, resolveConfig, type InterceptConfig } from '@tcpcopy/config'
+import { interceptOptions, type InterceptConfig } from '@tcpcopy/config'
 import { createIntercept, type Intercept } from '@tcpcopy/intercept'
 import type { PacketIoOptions } from '@tcpcopy/interface'
 import type { Logger } from '@tcpcopy/interface'
 import { FileLog } from './log.js'
 import { PidFile } from './pidfile.js'
-import { startDaemon, isDaemonChild, reportToParent } from './daemon.js'
-import { exitCodeFor, EXIT_OK, EXIT_USAGE } from './exit-codes.js'
+import { exitCodeFor, EXIT_OK } from './exit-codes.js'
 import { readNfqueueProc } from './proc-nfqueue.js'
 import { openInterceptCapture } from './capture.js'
 import { VERSION, INTERNAL_VERSION } from './version.js'
+import {
+  daemonParent, installSignals, openProgramLog, parseProgram, startFailed, startSucceeded, type ProgramIo, type ProgramLog
+} from './program.js'
 
-export interface Output {
-  write (text: string): void
-}
+export type { Output } from './program.js'
 
 /** What the program touches outside itself; tests pass fakes. */
-export interface InterceptCliDeps {
-  stdout: Output
-  stderr: Output
-  env: NodeJS.ProcessEnv
-  /** Where signals come from (process by default). */
-  signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>
+export interface InterceptCliDeps extends ProgramIo {
   /** Builds the engine; the default opens the native capture. */
   createEngine: (config: InterceptConfig, log: Logger) => Intercept
   /** Opens the log (the default: a FileLog). */
-  openLog: (config: InterceptConfig) => Logger & { reopen?: () => void, close?: () => void }
-  /** The script to run for -d (the program's own entry). */
-  script: string
+  openLog: (config: InterceptConfig) => ProgramLog
 }
 
 export function defaultEngine (config: InterceptConfig, log: Logger): Intercept {
@@ -52,16 +44,6 @@ const DEFAULTS: InterceptCliDeps = {
   script: fileURLToPath(new URL('../bin/intercept.js', import.meta.url))
 }
 
-export function buildInterceptCommand (deps: Pick<InterceptCliDeps, 'stdout' | 'stderr'>): Command {
-  const cmd = new Command('intercept')
-    .description(interceptOptions.summary)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
-    .allowExcessArguments(false)
-  addOptions(cmd, interceptOptions, { version: `intercept version:${VERSION}` })
-  return cmd
-}
-
 function ruleHint (config: InterceptConfig): string {
   return `responses are read from NFQUEUE queue ${config.queueNum}; queue the test application's responses with ` +
     `"iptables -I OUTPUT -p tcp --sport <app port> -j NFQUEUE --queue-num ${config.queueNum}" ` +
@@ -71,45 +53,19 @@ function ruleHint (config: InterceptConfig): string {
 /** Runs intercept; resolves with the exit code once it has stopped (or failed to start). */
 export async function runInterceptCli (argv: string[], overrides: Partial<InterceptCliDeps> = {}): Promise<number> {
   const deps: InterceptCliDeps = { ...DEFAULTS, ...overrides }
-  const fail = (err: unknown): number => {
-    deps.stderr.write(`intercept: ${err instanceof Error ? err.message : String(err)}\n`)
-    return exitCodeFor(err)
-  }
 
   // 1. flags, environment, config file
-  const cmd = buildInterceptCommand(deps)
-  try {
-    await cmd.parseAsync(argv)
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE
-    }
-    return fail(err)
-  }
-  let config: InterceptConfig
-  try {
-    config = resolveConfig(interceptOptions, { flags: cmd.opts(), env: deps.env, warn: (m) => deps.stderr.write(`intercept: warning: ${m}\n`) })
-  } catch (err) {
-    return fail(err)
-  }
+  const parsed = await parseProgram(interceptOptions, argv, deps)
+  if ('code' in parsed) return parsed.code
+  const config = parsed.config
 
   // 2. daemon: the parent waits for the detached copy to run, then exits
-  const child = isDaemonChild(deps.env)
-  if (config.daemon && !child) {
-    const r = await startDaemon(deps.script, argv.slice(2))
-    if (r.code !== EXIT_OK) deps.stderr.write(`intercept: ${r.message ?? 'the daemon failed to start'}\n`)
-    return r.code
-  }
+  const parentCode = await daemonParent('intercept', config.daemon, argv, deps)
+  if (parentCode !== undefined) return parentCode
 
   // 3. log, engine, pidfile
-  let log: ReturnType<InterceptCliDeps['openLog']>
-  try {
-    log = deps.openLog(config)
-  } catch (err) {
-    const code = fail(err)
-    if (child) reportToParent({ ready: false, code, message: (err as Error).message }, deps.env)
-    return code
-  }
+  const log = openProgramLog('intercept', config, deps.openLog, deps)
+  if ('code' in log) return log.code
   log.notice(`intercept version:${VERSION}, internal version:${INTERNAL_VERSION} (speaks 5, 0x8005 and 6)`)
   log.notice(`mode: ${config.mode}${config.mode === 'advanced' ? ` on ${config.devices.length === 0 ? 'all interfaces' : config.devices.join(',')}, filter "${config.filter ?? ''}"` : ''}`)
   if (config.mode === 'traditional') log.notice(ruleHint(config))
@@ -123,38 +79,25 @@ export async function runInterceptCli (argv: string[], overrides: Partial<Interc
     if (config.pidfile !== undefined) pidfile = new PidFile(config.pidfile)
   } catch (err) {
     if (engine !== undefined) await engine.stop().catch(() => {})
-    const code = child ? exitCodeFor(err) : fail(err)
-    if (child) reportToParent({ ready: false, code, message: (err as Error).message }, deps.env)
+    const code = startFailed('intercept', err, deps)
     log.close?.()
     return code
   }
-  if (child) reportToParent({ ready: true }, deps.env)
+  startSucceeded(deps)
 
   // 4. run until SIGTERM/SIGINT
   const running = engine
   const code = await new Promise<number>((resolve) => {
-    let stopping = false
-    const handlers: Record<string, () => void> = {
-      SIGTERM: () => stop('SIGTERM'),
-      SIGINT: () => stop('SIGINT'),
-      SIGUSR1: () => { running.reportStats() },
-      SIGHUP: () => { log.reopen?.(); log.notice('log file reopened') },
-      SIGPIPE: () => {}
-    }
-    const finish = (c: number): void => {
-      for (const [sig, fn] of Object.entries(handlers)) deps.signals.off(sig, fn)
-      resolve(c)
-    }
-    function stop (signal: string): void {
-      if (stopping) return
-      stopping = true
-      log.notice(`${signal} received, stopping`)
-      running.stop().then(() => finish(EXIT_OK), (err: unknown) => {
-        log.error(`stop failed: ${(err as Error).message}`)
-        finish(exitCodeFor(err))
-      })
-    }
-    for (const [sig, fn] of Object.entries(handlers)) deps.signals.on(sig, fn)
+    const remove = installSignals(deps, log, {
+      stats: () => { running.reportStats() },
+      stop: () => {
+        running.stop().then(() => { remove(); resolve(EXIT_OK) }, (err: unknown) => {
+          log.error(`stop failed: ${(err as Error).message}`)
+          remove()
+          resolve(exitCodeFor(err))
+        })
+      }
+    })
   })
   pidfile?.remove()
   log.notice('stopped')

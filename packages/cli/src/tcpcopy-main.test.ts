@@ -1,7 +1,5 @@
 import { expect } from 'chai'
-import { EventEmitter } from 'node:events'
-import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TcpcopyError } from '@tcpcopy/interface'
 import { resolveConfig, tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
@@ -12,9 +10,8 @@ import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
 import { runTcpcopyCli, exitCodeForCopy, type TcpcopyCliDeps } from './tcpcopy-main.js'
 import { openCopyCapture, openCopySend, copyFilterText, type CopyNatives } from './tcpcopy-capture.js'
 import { CAPTURE_RING } from './capture.js'
+import { useTestIo } from './test-io.js'
 import { EXIT_OK, EXIT_USAGE, EXIT_SYSTEM, EXIT_FAILURE } from './exit-codes.js'
-
-class Sink { text = ''; isTTY = false; write (s: string): void { this.text += s } }
 
 interface Rec { calls: string[], config?: TcpcopyConfig, ingested: number }
 
@@ -47,27 +44,17 @@ function fakeEngine (rec: Rec, opts: { startError?: Error, exit?: CopyExit } = {
 }
 
 describe('tcpcopy command line', () => {
-  let dir: string
-  let stdout: Sink
-  let stderr: Sink
-  let signals: EventEmitter
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'tc-copy-cli-'))
-    stdout = new Sink()
-    stderr = new Sink()
-    signals = new EventEmitter()
-  })
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+  const io = useTestIo('copy-cli')
 
   const run = async (args: string[], extra: Partial<TcpcopyCliDeps> = {}): Promise<number> =>
-    await runTcpcopyCli(['node', 'tcpcopy', ...args], { stdout, stderr, signals, env: {}, ...extra })
+    await runTcpcopyCli(['node', 'tcpcopy', ...args], { stdout: io.stdout, stderr: io.stderr, signals: io.signals, env: {}, ...extra })
 
   it('prints the options with -h and the version with -v', async () => {
     expect(await run(['-h'])).to.equal(EXIT_OK)
-    expect(stdout.text).to.contain('--targets').and.to.contain('--intercepts').and.to.contain('--eof-wait')
-    stdout.text = ''
+    expect(io.stdout.text).to.contain('--targets').and.to.contain('--intercepts').and.to.contain('--eof-wait')
+    io.stdout.text = ''
     expect(await run(['-v'])).to.equal(EXIT_OK)
-    expect(stdout.text.trim()).to.equal('tcpcopy version:0.1.0')
+    expect(io.stdout.text.trim()).to.equal('tcpcopy version:0.1.0')
   })
 
   for (const [flag, value, words] of [
@@ -77,26 +64,26 @@ describe('tcpcopy command line', () => {
   ] as const) {
     it(`a bad ${flag} value is one line naming the option and an accepted example, exit 2`, async () => {
       const args = flag === '-x' ? ['-x', value, '-s', '10.0.0.1'] : ['-x', '80-10.0.0.2:80', '-s', '10.0.0.1', flag, value]
-      expect(await run([...args, '-l', join(dir, 'x.log')], { createEngine: () => { throw new Error('must not start') } })).to.equal(EXIT_USAGE)
-      for (const w of words) expect(stderr.text).to.contain(w)
-      expect(stderr.text.trim().split('\n')).to.have.length(1)
+      expect(await run([...args, '-l', join(io.dir, 'x.log')], { createEngine: () => { throw new Error('must not start') } })).to.equal(EXIT_USAGE)
+      for (const w of words) expect(io.stderr.text).to.contain(w)
+      expect(io.stderr.text.trim().split('\n')).to.have.length(1)
     })
   }
 
   it('without -s (1.x) says -s is required, exit 2', async () => {
-    expect(await run(['-x', '80-10.0.0.2:80', '-l', join(dir, 'x.log')])).to.equal(EXIT_USAGE)
-    expect(stderr.text).to.contain('-s')
+    expect(await run(['-x', '80-10.0.0.2:80', '-l', join(io.dir, 'x.log')])).to.equal(EXIT_USAGE)
+    expect(io.stderr.text).to.contain('-s')
   })
 
   it('runs the engine, writes the pidfile, logs stats on SIGUSR1 and stops on SIGTERM', async () => {
     const rec: Rec = { calls: [], ingested: 0 }
-    const pid = join(dir, 'tcpcopy.pid')
-    const logPath = join(dir, 'tcpcopy.log')
+    const pid = join(io.dir, 'tcpcopy.pid')
+    const logPath = join(io.dir, 'tcpcopy.log')
     const done = run(['-x', '80-10.0.0.2:8080', '-s', '10.0.0.3', '-P', pid, '-l', logPath, '-i', 'eth0', '-n', '2'], { createEngine: fakeEngine(rec) })
     while (!existsSync(pid)) await new Promise(r => setTimeout(r, 5))
     expect(readFileSync(pid, 'utf8')).to.equal(`${process.pid}\n`)
-    signals.emit('SIGUSR1')
-    signals.emit('SIGTERM')
+    io.signals.emit('SIGUSR1')
+    io.signals.emit('SIGTERM')
     expect(await done).to.equal(EXIT_OK)
     expect(rec.calls).to.deep.equal(['start', 'stats', 'stop'])
     expect(rec.config?.copies).to.equal(2)
@@ -104,59 +91,59 @@ describe('tcpcopy command line', () => {
     const log = readFileSync(logPath, 'utf8')
     expect(log).to.contain('capturing inbound packets on eth0 with the filter "tcp and ((dst port 80))"')
     expect(log).to.contain('SIGTERM received, stopping')
-    expect(signals.listenerCount('SIGTERM')).to.equal(0)
+    expect(io.signals.listenerCount('SIGTERM')).to.equal(0)
   })
 
   it('no intercept at start-up: one line with the fix, exit 3', async () => {
     const rec: Rec = { calls: [], ingested: 0 }
     const err = new TcpcopyError('cannot connect to intercept 10.0.0.3:36524 (ECONNREFUSED)', 'TC_ERR_COPY_NO_INTERCEPT')
-    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec, { startError: err }) })
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(io.dir, 'x.log')], { createEngine: fakeEngine(rec, { startError: err }) })
     expect(code).to.equal(EXIT_SYSTEM)
-    expect(stderr.text).to.contain('ECONNREFUSED').and.contain('-L')
-    expect(stderr.text.trim().split('\n')).to.have.length(1)
+    expect(io.stderr.text).to.contain('ECONNREFUSED').and.contain('-L')
+    expect(io.stderr.text.trim().split('\n')).to.have.length(1)
   })
 
   it('exits with the engine\'s reason when it stops by itself (intercept lost: 3)', async () => {
     const rec: Rec = { calls: [], ingested: 0 }
     const error = new TcpcopyError('no intercept is left', 'TC_ERR_COPY_NO_INTERCEPT')
-    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec, { exit: { reason: 'no-intercept', error } }) })
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(io.dir, 'x.log')], { createEngine: fakeEngine(rec, { exit: { reason: 'no-intercept', error } }) })
     expect(code).to.equal(EXIT_SYSTEM)
-    expect(stderr.text).to.contain('no intercept is left')
+    expect(io.stderr.text).to.contain('no intercept is left')
     expect(exitCodeForCopy({ reason: 'stopped' })).to.equal(EXIT_OK)
     expect(exitCodeForCopy({ reason: 'memory', error: new TcpcopyError('rss', 'TC_ERR_COPY_MEMORY') })).to.equal(EXIT_FAILURE)
   })
 
   it('offline: replays the file, prints the summary, stops the engine, exit 0', async () => {
     const rec: Rec = { calls: [], ingested: 0 }
-    const file = join(dir, 'requests.pcap')
+    const file = join(io.dir, 'requests.pcap')
     const frame = new Uint8Array(60); frame[12] = 8; frame[14] = 0x45
     writeFileSync(file, encodePcap([0, 1, 2].map((i) => ({ data: frame, timestampMs: 1e12 + i })), { linkType: 1 }))
-    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', file, '--eof-wait', '0', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec) })
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', file, '--eof-wait', '0', '-l', join(io.dir, 'x.log')], { createEngine: fakeEngine(rec) })
     expect(code).to.equal(EXIT_OK)
     expect(rec.ingested).to.equal(3)
     expect(rec.calls).to.deep.equal(['start', 'stop'])
-    expect(stdout.text).to.match(/^tcpcopy: offline replay: 3 packets read, 3 replayed, 0 skipped/)
-    expect(readFileSync(join(dir, 'x.log'), 'utf8')).to.contain('offline replay: [####################]')
+    expect(io.stdout.text).to.match(/^tcpcopy: offline replay: 3 packets read, 3 replayed, 0 skipped/)
+    expect(readFileSync(join(io.dir, 'x.log'), 'utf8')).to.contain('offline replay: [####################]')
   })
 
   it('offline: a truncated file is replayed up to the damage, then one error line with the offset, exit 1', async () => {
     const rec: Rec = { calls: [], ingested: 0 }
-    const file = join(dir, 'cut.pcap')
+    const file = join(io.dir, 'cut.pcap')
     const frame = new Uint8Array(60); frame[12] = 8; frame[14] = 0x45
     const bytes = encodePcap([0, 1].map((i) => ({ data: frame, timestampMs: 1e12 + i })), { linkType: 1 })
     writeFileSync(file, bytes.subarray(0, bytes.length - 5))
-    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', file, '--eof-wait', '0', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec) })
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', file, '--eof-wait', '0', '-l', join(io.dir, 'x.log')], { createEngine: fakeEngine(rec) })
     expect(code).to.equal(EXIT_FAILURE)
     expect(rec.ingested).to.equal(1)
-    expect(stderr.text).to.contain(`corrupt at byte offset ${24 + 16 + 60}`)
-    expect(stdout.text).to.contain('1 replayed')
+    expect(io.stderr.text).to.contain(`corrupt at byte offset ${24 + 16 + 60}`)
+    expect(io.stdout.text).to.contain('1 replayed')
   })
 
   it('offline: a missing file is a system error naming it', async () => {
     const rec: Rec = { calls: [], ingested: 0 }
-    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', join(dir, 'nope.pcap'), '--eof-wait', '0', '-l', join(dir, 'x.log')], { createEngine: fakeEngine(rec) })
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-i', join(io.dir, 'nope.pcap'), '--eof-wait', '0', '-l', join(io.dir, 'x.log')], { createEngine: fakeEngine(rec) })
     expect(code).to.equal(EXIT_SYSTEM)
-    expect(stderr.text).to.contain('nope.pcap')
+    expect(io.stderr.text).to.contain('nope.pcap')
   })
 })
 

@@ -1,33 +1,28 @@
 // The tcpcopy program: flags → config → engine, live capture or offline
 // replay, with logging, daemon mode, pidfile and signals. The only place
 // tcpcopy writes to stdout/stderr.
-import { Command, CommanderError } from 'commander'
 import { fileURLToPath } from 'node:url'
-import { tcpcopyOptions, addOptions, resolveConfig, type TcpcopyConfig } from '@tcpcopy/config'
+import { tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
 import { createCopy, createCopyCore, type Copy, type CopyExit } from '@tcpcopy/copy'
 import { IoError, type Logger, type PacketIoOptions } from '@tcpcopy/interface'
 import { FileLog } from './log.js'
 import { PidFile } from './pidfile.js'
-import { startDaemon, isDaemonChild, reportToParent } from './daemon.js'
+import { isDaemonChild } from './daemon.js'
 import { exitCodeFor, EXIT_OK, EXIT_USAGE, EXIT_FAILURE, EXIT_SYSTEM } from './exit-codes.js'
 import { openCopyCapture, openCopySend, copyFilterText } from './tcpcopy-capture.js'
 import { runOfflineReplay, type OfflineDeps, type OfflineResult } from './offline.js'
-import { VERSION } from './version.js'
-import type { Output } from './intercept-main.js'
+import {
+  daemonParent, failWith, installSignals, openProgramLog, parseProgram, startFailed, startSucceeded,
+  type Output, type ProgramIo, type ProgramLog
+} from './program.js'
 
 /** What the program touches outside itself; tests pass fakes. */
-export interface TcpcopyCliDeps {
-  stdout: Output
+export interface TcpcopyCliDeps extends ProgramIo {
   stderr: Output & { isTTY?: boolean }
-  env: NodeJS.ProcessEnv
-  /** Where signals come from (process by default). */
-  signals: Pick<NodeJS.EventEmitter, 'on' | 'off'>
   /** Builds the engine; the default opens the native capture and send sockets. */
   createEngine: (config: TcpcopyConfig, log: Logger) => Copy
   /** Opens the log (the default: a FileLog). */
-  openLog: (config: TcpcopyConfig) => Logger & { reopen?: () => void, close?: () => void }
-  /** The script to run for -d (the program's own entry). */
-  script: string
+  openLog: (config: TcpcopyConfig) => ProgramLog
   /** Offline replay hooks (file reading, clock); tests shrink them. */
   offline?: Partial<Omit<OfflineDeps, 'copy' | 'log' | 'signal'>>
 }
@@ -52,16 +47,6 @@ const DEFAULTS: TcpcopyCliDeps = {
   script: fileURLToPath(new URL('../bin/tcpcopy.js', import.meta.url))
 }
 
-export function buildTcpcopyCommand (deps: Pick<TcpcopyCliDeps, 'stdout' | 'stderr'>): Command {
-  const cmd = new Command('tcpcopy')
-    .description(tcpcopyOptions.summary)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => deps.stdout.write(s), writeErr: (s) => deps.stderr.write(s) })
-    .allowExcessArguments(false)
-  addOptions(cmd, tcpcopyOptions, { version: `tcpcopy version:${VERSION}` })
-  return cmd
-}
-
 /** The exit code for the reason the engine stopped. */
 export function exitCodeForCopy (exit: CopyExit): number {
   switch (exit.reason) {
@@ -82,47 +67,22 @@ function captureText (config: TcpcopyConfig): string {
 /** Runs tcpcopy; resolves with the exit code once it has stopped (or failed to start). */
 export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyCliDeps> = {}): Promise<number> {
   const deps: TcpcopyCliDeps = { ...DEFAULTS, ...overrides }
-  const fail = (err: unknown): number => {
-    deps.stderr.write(`tcpcopy: ${err instanceof Error ? err.message : String(err)}\n`)
-    return exitCodeFor(err)
-  }
+  const fail = (err: unknown): number => failWith('tcpcopy', deps, err)
 
-  // 1. flags, environment, config file
-  const cmd = buildTcpcopyCommand(deps)
-  try {
-    await cmd.parseAsync(argv)
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE
-    }
-    return fail(err)
-  }
-  let config: TcpcopyConfig
-  try {
-    config = resolveConfig(tcpcopyOptions, { flags: cmd.opts(), env: deps.env, warn: (m) => deps.stderr.write(`tcpcopy: warning: ${m}\n`) })
-    copyFilterText(config) // a -x that yields no filter is a usage error now, not after the daemon started
-  } catch (err) {
-    return fail(err)
-  }
+  // 1. flags, environment, config file; a -x that yields no filter is a usage error now, not after the daemon started
+  const parsed = await parseProgram(tcpcopyOptions, argv, deps, (c) => { copyFilterText(c) })
+  if ('code' in parsed) return parsed.code
+  const config = parsed.config
   const offline = config.input.kind === 'offline'
+  const child = isDaemonChild(deps.env)
 
   // 2. daemon: the parent waits for the detached copy to run, then exits
-  const child = isDaemonChild(deps.env)
-  if (config.daemon && !child) {
-    const r = await startDaemon(deps.script, argv.slice(2))
-    if (r.code !== EXIT_OK) deps.stderr.write(`tcpcopy: ${r.message ?? 'the daemon failed to start'}\n`)
-    return r.code
-  }
+  const parentCode = await daemonParent('tcpcopy', config.daemon, argv, deps)
+  if (parentCode !== undefined) return parentCode
 
   // 3. log, engine, pidfile
-  let log: ReturnType<TcpcopyCliDeps['openLog']>
-  try {
-    log = deps.openLog(config)
-  } catch (err) {
-    const code = fail(err)
-    if (child) reportToParent({ ready: false, code, message: (err as Error).message }, deps.env)
-    return code
-  }
+  const log = openProgramLog('tcpcopy', config, deps.openLog, deps)
+  if ('code' in log) return log.code
   log.notice(captureText(config))
 
   let engine: Copy | undefined
@@ -136,32 +96,22 @@ export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyC
     const error = err instanceof Error && (err as { code?: string }).code === 'TC_ERR_COPY_NO_INTERCEPT'
       ? new IoError(`${err.message} (start intercept first, check -s and -p, or run with -L to copy without it)`, 'TC_ERR_COPY_NO_INTERCEPT', 0, 'connect', { cause: err })
       : err
-    const code = child ? exitCodeFor(error) : fail(error)
-    if (child) reportToParent({ ready: false, code, message: (error as Error).message }, deps.env)
+    const code = startFailed('tcpcopy', error, deps)
     log.close?.()
     return code
   }
-  if (child) reportToParent({ ready: true }, deps.env)
+  startSucceeded(deps)
 
   // 4. run until a signal, the engine stops by itself, or the replay ends
   const running = engine
   const abort = new AbortController()
-  let signalled = false
-  const handlers: Record<string, () => void> = {
-    SIGTERM: () => stopOn('SIGTERM'),
-    SIGINT: () => stopOn('SIGINT'),
-    SIGUSR1: () => { running.reportStats() },
-    SIGHUP: () => { log.reopen?.(); log.notice('log file reopened') },
-    SIGPIPE: () => {}
-  }
-  function stopOn (signal: string): void {
-    if (signalled) return
-    signalled = true
-    log.notice(`${signal} received, stopping`)
-    abort.abort()
-    running.stop().catch((err: unknown) => { log.error(`stop failed: ${(err as Error).message}`) })
-  }
-  for (const [sig, fn] of Object.entries(handlers)) deps.signals.on(sig, fn)
+  const removeSignals = installSignals(deps, log, {
+    stats: () => { running.reportStats() },
+    stop: () => {
+      abort.abort()
+      running.stop().catch((err: unknown) => { log.error(`stop failed: ${(err as Error).message}`) })
+    }
+  })
 
   let code: number
   try {
@@ -195,7 +145,7 @@ export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyC
       if (exit.error !== undefined && code !== EXIT_OK && !child) deps.stderr.write(`tcpcopy: ${exit.error.message}\n`)
     }
   } finally {
-    for (const [sig, fn] of Object.entries(handlers)) deps.signals.off(sig, fn)
+    removeSignals()
   }
   pidfile?.remove()
   log.notice('stopped')
