@@ -1,15 +1,8 @@
 // Helpers for this package's tests only (not exported from index.ts).
 import { readdirSync } from 'node:fs'
+import { hex } from '@tcpcopy/interface'
 
-/** Bytes from hex text; whitespace ignored, `//` comments to end of line. */
-export function hex (strings: TemplateStringsArray, ...values: unknown[]): Uint8Array {
-  const text = String.raw({ raw: strings.raw }, ...values)
-  const digits = text.split('\n').map((line) => line.replace(/\/\/.*$/, '')).join('').replace(/\s+/g, '')
-  if (!/^([0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`bad hex fixture: ${digits}`)
-  const out = new Uint8Array(digits.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16)
-  return out
-}
+export { hex }
 
 /** Open file descriptors of this process. */
 export function openFds (): number {

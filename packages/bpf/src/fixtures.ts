@@ -1,23 +1,9 @@
 // Test fixtures: packets written field by field, and a small builder for the
 // variants. Used by the tests only; not part of the public surface.
 import { LinkType } from './link-type.js'
+import { hex, concat } from '@tcpcopy/interface'
 
-/** Bytes from hex text; `//` comments and whitespace are ignored. */
-export function hex (strings: TemplateStringsArray | string, ...values: unknown[]): Uint8Array {
-  const text = typeof strings === 'string' ? strings : String.raw({ raw: strings }, ...values)
-  const digits = text.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '')
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`not hex: ${digits}`)
-  const out = new Uint8Array(digits.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(i * 2, i * 2 + 2), 16)
-  return out
-}
-
-export function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let off = 0
-  for (const p of parts) { out.set(p, off); off += p.length }
-  return out
-}
+export { hex, concat }
 
 /** 10.0.0.1:40000 → 10.0.0.2:80, SYN, no options: the packet most tests start from. */
 export const SYN = hex`

@@ -7,33 +7,9 @@ import {
   P_WINDOW, P_PAYLOAD_OFF, P_PAYLOAD_LEN, P_OPT_FLAGS, P_MSS, P_WSCALE, P_TS_VAL, P_TS_ECR, P_LINK_LEN, P_VLAN
 } from '@tcpcopy/wasm'
 import type { RawCore } from './loader.js'
+import { hex, concat, toSpacedHex as toHex } from '@tcpcopy/interface'
 
-/**
- * Bytes from hex text: whitespace is ignored and `//` starts a comment that
- * runs to the end of the line.
- */
-export function hex (strings: TemplateStringsArray, ...values: unknown[]): Uint8Array {
-  const text = String.raw({ raw: strings.raw }, ...values)
-  const digits = text.split('\n').map((line) => line.replace(/\/\/.*$/, '')).join('').replace(/\s+/g, '')
-  if (!/^([0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`bad hex fixture: ${digits}`)
-  const out = new Uint8Array(digits.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16)
-  return out
-}
-
-export function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.length
-  }
-  return out
-}
-
-export function toHex (bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ')
-}
+export { hex, concat, toHex }
 
 // ---- PROTOCOL.md §8 vectors -------------------------------------------------------
 

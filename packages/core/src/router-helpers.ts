@@ -8,6 +8,9 @@ import {
 import { instantiateCoreSync } from './loader.js'
 import type { RawCore } from './loader.js'
 import type { CoreExports } from './exports.js'
+import { hex, toHex } from '@tcpcopy/interface'
+
+export { hex, toHex }
 
 /** The exports these tests use, delayStore included (not in CoreExports yet). */
 export type TestExports = CoreExports & {
@@ -98,20 +101,6 @@ export function keyV4 (clientIp: string, clientPort: number, targetIp: string, t
   dv.setUint16(34, targetPort, true)
   k[36] = 4
   return k
-}
-
-/** Bytes from hex text: whitespace ignored, `//` starts a comment to the end of the line. */
-export function hex (strings: TemplateStringsArray, ...values: unknown[]): Uint8Array {
-  const text = String.raw({ raw: strings }, ...values)
-  const digits = text.split('\n').map((line) => line.replace(/\/\/.*$/, '')).join('').replace(/\s+/g, '')
-  if (!/^([0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`bad hex fixture: ${digits}`)
-  const out = new Uint8Array(digits.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16)
-  return out
-}
-
-export function toHex (bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 // ---- a reader of the router's tables (mirrors wasm/assembly/router.ts) --------

@@ -6,7 +6,7 @@
 // Every wait is bounded: a case polls receive() a limited number of times
 // over at most `settleMs`, then fails with what it got.
 import assert from 'node:assert/strict'
-import { CanceledError, type PacketIo, type PacketIoRegions } from '@tcpcopy/interface'
+import { CanceledError, toSpacedHex, type PacketIo, type PacketIoRegions } from '@tcpcopy/interface'
 
 /** A byte range of an endpoint's memory the suite may fill with datagrams to send. */
 export interface ScratchArea {
@@ -142,7 +142,7 @@ async function receiveUntil (pair: PacketIoPair, io: PacketIo, regions: PacketIo
 }
 
 function hex (b: Uint8Array): string {
-  return Array.from(b.subarray(0, 24), x => x.toString(16).padStart(2, '0')).join(' ') + (b.length > 24 ? ' …' : '')
+  return toSpacedHex(b.subarray(0, 24)) + (b.length > 24 ? ' …' : '')
 }
 
 function sameDatagrams (got: Uint8Array[], sent: Uint8Array[]): void {

@@ -5,11 +5,7 @@ import { expect } from 'chai'
 import { createCore, nfqParseBatch, nfqWriteConfig, nfqWriteVerdicts } from '@tcpcopy/core'
 import { DESC_OFF, FRAMES_OFF, FRAMES_SIZE, TX_DESC_OFF, LinkType, MAX_BATCH } from '@tcpcopy/wasm'
 import { createMockKernelQueue } from './index.js'
-
-function hex (text: string): Uint8Array {
-  const digits = text.split('\n').map(l => l.replace(/\/\/.*$/, '')).join('').replace(/\s+/g, '')
-  return Uint8Array.from(digits.match(/../g) ?? [], h => parseInt(h, 16))
-}
+import { hex } from '@tcpcopy/interface'
 
 /** NFQNL_MSG_PACKET, queue 3, id 0x51, payload: a 40-byte SYN-ACK 10.0.1.2:8080 → 10.0.0.1:40000. */
 const PACKET = hex(`

@@ -1,27 +1,9 @@
 // Test fixtures: pcap and pcapng files written field by field, and small
 // builders for the variants. Used by the tests only; not part of the public surface.
 import { PcapReader, type PcapPacket } from './reader.js'
+import { hex, concat, toHex } from '@tcpcopy/interface'
 
-/** Bytes from hex text; `//` comments and whitespace are ignored. */
-export function hex (strings: TemplateStringsArray | string, ...values: unknown[]): Uint8Array {
-  const text = typeof strings === 'string' ? strings : String.raw({ raw: strings }, ...values)
-  const digits = text.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '')
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`not hex: ${digits}`)
-  const out = new Uint8Array(digits.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(i * 2, i * 2 + 2), 16)
-  return out
-}
-
-export function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let off = 0
-  for (const p of parts) { out.set(p, off); off += p.length }
-  return out
-}
-
-export function toHex (b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
-}
+export { hex, concat, toHex }
 
 /** 1700000000.123456 s (2023-11-14T22:13:20.123456Z), the time most fixtures use. */
 export const T_US = 1700000000123456000n

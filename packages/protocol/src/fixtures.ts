@@ -1,30 +1,8 @@
 // Test fixtures: the vectors of PROTOCOL.md §8, written field by field.
 // Used by the tests only; not part of the public surface.
+import { hex, concat, toHex } from '@tcpcopy/interface'
 
-/** Bytes from hex text; `//` comments and whitespace are ignored. */
-export function hex (strings: TemplateStringsArray | string, ...values: unknown[]): Uint8Array {
-  const text = typeof strings === 'string' ? strings : String.raw({ raw: strings }, ...values)
-  const digits = text.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '')
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`not hex: ${digits}`)
-  const out = new Uint8Array(digits.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(i * 2, i * 2 + 2), 16)
-  return out
-}
-
-/** Lower-case hex with no separators, for readable diffs. */
-export function toHex (bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-}
-
-export function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.length
-  }
-  return out
-}
+export { hex, concat, toHex }
 
 /** `buf` cut at the given offsets (sorted, 0 < cut < length). */
 export function split (buf: Uint8Array, cuts: readonly number[]): Uint8Array[] {

@@ -4,18 +4,7 @@ import { FRAMES_OFF } from '@tcpcopy/wasm'
 import { createSimulation } from './simulation.js'
 import { buildSegment, parseSegment } from './packet.js'
 import { ACK, FIN, PSH, SYN, data, has, ipNum, sentFor } from './test-helpers.js'
-
-function hex (text: string): Uint8Array {
-  const clean = text.replace(/\/\/.*$/gm, '').replace(/[^0-9a-f]/gi, '')
-  return Uint8Array.from(clean.match(/../g)!.map((h) => parseInt(h, 16)))
-}
-
-function concat (chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of chunks) { out.set(c, at); at += c.length }
-  return out
-}
+import { hex, concat } from '@tcpcopy/interface'
 
 describe('rewriting (TCPCOPY.md §3.3, §4) and the control channel bytes (PROTOCOL.md)', () => {
   it('-M: cuts a 9000-byte GSO capture into MTU-sized segments: same headers, IP ID + 1 each, seq advancing, FIN only on the last', () => {
@@ -41,7 +30,7 @@ describe('rewriting (TCPCOPY.md §3.3, §4) and the control channel bytes (PROTO
     expect(out[0]!.flags).to.equal(SYN)
     expect(out[0]!.seq).to.equal(99999)
     expect(out[0]!.ipId).to.equal(998)
-    expect(concat(segs.map((p) => p.payload))).to.deep.equal(payload)
+    expect(concat(...segs.map((p) => p.payload))).to.deep.equal(payload)
     expect(sim.copy.stats().packets.accepted).to.equal(7)
   })
 
@@ -108,7 +97,7 @@ describe('rewriting (TCPCOPY.md §3.3, §4) and the control channel bytes (PROTO
     const sim = createSimulation({ seed: 76, flags: { clients: '10.0.0.1', connections: '1' } })
     sim.client({ ip: '192.168.7.7', port: 40000, requests: 1 })
     sim.run({ untilMs: 30 })
-    const wire = concat(sim.intercepts[0]!.connections[0]!.received)
+    const wire = concat(...sim.intercepts[0]!.connections[0]!.received)
     expect(wire).to.deep.equal(hex(`
       00 00 00 00  00 00  00 06  00 00 00 00  00 00   // V1 hello, version 6
       0a 00 00 01  9c 40  00 01  0a 00 01 02  1f 90   // V2 CLIENT_ADD 10.0.0.1:40000 -> 10.0.1.2:8080
@@ -121,7 +110,7 @@ describe('rewriting (TCPCOPY.md §3.3, §4) and the control channel bytes (PROTO
     sim.runToEnd()
     const conns = sim.intercepts[0]!.connections
     expect(conns.every((x) => x.dialect === '0.9')).to.equal(true)
-    expect(concat(conns[0]!.received).subarray(0, 14)).to.deep.equal(hex('00 00 00 00 00 00 00 05 00 00 00 00 00 00'))
+    expect(concat(...conns[0]!.received).subarray(0, 14)).to.deep.equal(hex('00 00 00 00 00 00 00 05 00 00 00 00 00 00'))
     const frames = conns.flatMap((x) => x.sent)
     expect(frames.length).to.be.greaterThan(10)
     for (const f of frames) expect(f.length).to.equal(2 + 80 * ((f[0]! << 8) | f[1]!))

@@ -4,6 +4,9 @@ import { EventEmitter } from 'node:events'
 import { resolveConfig, tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
 import type { CopyTimers } from '../timers.js'
 import type { ConnectFn, ControlSocket } from '../control.js'
+import { hex } from '@tcpcopy/interface'
+
+export { hex }
 
 /** Timers that run only when the test advances the clock. */
 export class FakeClock implements CopyTimers {
@@ -182,14 +185,6 @@ export function ethernet (ipPacket: Uint8Array): Uint8Array {
   f.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00])
   f.set(ipPacket, 14)
   return f
-}
-
-/** Bytes from hex, ignoring spaces, newlines and // comments. */
-export function hex (text: string): Uint8Array {
-  const clean = text.split('\n').map((l) => l.replace(/\/\/.*$/, '')).join('').replace(/[^0-9a-fA-F]/g, '')
-  const out = new Uint8Array(clean.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16)
-  return out
 }
 
 export const SYN = 2

@@ -1,28 +1,9 @@
 // Packet and netlink fixtures for the intercept tests. The response packets
 // are the hand-built vectors of PROTOCOL.md §8 (V3, V4); the netlink
 // messages follow linux/netlink.h and nfnetlink_queue.h (INTERCEPT.md §11).
+import { hex, concat, toSpacedHex as toHex } from '@tcpcopy/interface'
 
-/** Bytes from hex text; whitespace is ignored and `//` comments run to the end of the line. */
-export function hex (strings: TemplateStringsArray | string, ...values: unknown[]): Uint8Array {
-  const text = typeof strings === 'string' ? strings : String.raw({ raw: strings.raw }, ...values)
-  const digits = text.split('\n').map((line) => line.replace(/\/\/.*$/, '')).join('').replace(/\s+/g, '')
-  if (!/^([0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`bad hex fixture: ${digits}`)
-  return Uint8Array.from(digits.match(/../g) ?? [], (h) => parseInt(h, 16))
-}
-
-export function toHex (bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ')
-}
-
-export function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.length
-  }
-  return out
-}
+export { hex, concat, toHex }
 
 /** client (as the target sees it) 10.0.0.1:40000, target 10.0.1.2:8080 */
 export const CLIENT_IP = 0x0a000001
