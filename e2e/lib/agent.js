@@ -5,13 +5,13 @@
 //   -> {"id":1,"op":"open","kind":"packet","interface":"eth0","filter":"hex...","snap":2048}
 //   <- {"id":1,"ok":true,"result":{"handle":1,"fd":7,"linkType":1}}
 // Every loop here is bounded by a count or a deadline.
-import { createInterface } from 'node:readline'
 import { readdirSync } from 'node:fs'
 import dgram from 'node:dgram'
 import net from 'node:net'
 import { createCore, nfqWriteConfig, nfqParseBatch, nfqWriteVerdicts } from '@tcpcopy/core'
 import { DESC_OFF, FRAMES_OFF, FRAMES_SIZE, TX_DESC_OFF, TX_OFF, TX_SIZE, MAX_BATCH, NFQ_IDS_OFF, VERDICT_OFF } from '@tcpcopy/wasm'
 import { createNfqueueIo, createPacketIo, createRawIpv4Io } from '@tcpcopy/native-shim'
+import { serveAgent } from './agent-loop.js'
 
 const core = createCore({ hashSize: 1024, maxRoutes: 1024, delayTotal: 1024 })
 const memory = core.raw.memory
@@ -258,20 +258,4 @@ function shutdown (code) {
   process.exit(code)
 }
 
-function reply (obj) { process.stdout.write(JSON.stringify(obj) + '\n') }
-
-const rl = createInterface({ input: process.stdin })
-rl.on('line', (line) => {
-  let req
-  try { req = JSON.parse(line) } catch { return }
-  const fn = ops[req.op]
-  if (fn === undefined) { reply({ id: req.id, ok: false, error: { message: `unknown op ${req.op}` } }); return }
-  fn(req).then(
-    (result) => reply({ id: req.id, ok: true, result }),
-    (err) => reply({ id: req.id, ok: false, error: { message: err.message, code: err.code, errno: err.errno, syscall: err.syscall, name: err.name } })
-  )
-})
-rl.on('close', () => shutdown(0)) // the test process went away: do not linger
-// A hard cap on the agent's life, whatever happens to the test process.
-setTimeout(() => shutdown(3), 110_000).unref()
-reply({ ready: true, pid: process.pid })
+serveAgent(ops, { shutdown, maxLifeMs: 110_000 })

@@ -9,10 +9,10 @@
 //   -> {"id":1,"op":"prepare","src":"10.77.0.30","sport":8080,"clients":[{"ip":"10.88.0.1","port":20000},...]}
 //   -> {"id":2,"op":"flood","count":60000}
 //   <- {"id":2,"ok":true,"result":{"sent":60000,"ms":180.2,"cpuMs":170.1,"short":0}}
-import { createInterface } from 'node:readline'
 import { createCore } from '@tcpcopy/core'
 import { DESC_OFF, FRAMES_OFF, FRAMES_SIZE, TX_DESC_OFF, TX_OFF, TX_SIZE, MAX_BATCH } from '@tcpcopy/wasm'
 import { createRawIpv4Io } from '@tcpcopy/native-shim'
+import { serveAgent } from './agent-loop.js'
 
 const core = createCore({ hashSize: 16, maxRoutes: 16, delayTotal: 16 })
 const u8 = core.bytes
@@ -95,19 +95,4 @@ function shutdown (code) {
   process.exit(code)
 }
 
-function reply (obj) { process.stdout.write(JSON.stringify(obj) + '\n') }
-
-const rl = createInterface({ input: process.stdin })
-rl.on('line', (line) => {
-  let req
-  try { req = JSON.parse(line) } catch { return }
-  const fn = ops[req.op]
-  if (fn === undefined) { reply({ id: req.id, ok: false, error: { message: `unknown op ${req.op}` } }); return }
-  fn(req).then(
-    (result) => reply({ id: req.id, ok: true, result }),
-    (err) => reply({ id: req.id, ok: false, error: { message: err.message, code: err.code, errno: err.errno, syscall: err.syscall, name: err.name } })
-  )
-})
-rl.on('close', () => shutdown(0))
-setTimeout(() => shutdown(3), 170_000).unref()
-reply({ ready: true, pid: process.pid })
+serveAgent(ops, { shutdown, maxLifeMs: 170_000 })

@@ -7,9 +7,9 @@
 //   -> {"id":1,"op":"connect","host":"10.77.0.30","port":36524,"version":6}
 //   <- {"id":1,"ok":true,"result":{"conn":1,"localPort":51234}}
 // Every wait is bounded by a deadline.
-import { createInterface } from 'node:readline'
 import net from 'node:net'
 import { clientMessage, helloMessage, MessageType, parseIpv4 } from '@tcpcopy/protocol'
+import { serveAgent } from './agent-loop.js'
 
 const conns = new Map() // conn -> state
 let nextConn = 1
@@ -167,19 +167,4 @@ function shutdown (code) {
   process.exit(code)
 }
 
-function reply (obj) { process.stdout.write(JSON.stringify(obj) + '\n') }
-
-const rl = createInterface({ input: process.stdin })
-rl.on('line', (line) => {
-  let req
-  try { req = JSON.parse(line) } catch { return }
-  const fn = ops[req.op]
-  if (fn === undefined) { reply({ id: req.id, ok: false, error: { message: `unknown op ${req.op}` } }); return }
-  fn(req).then(
-    (result) => reply({ id: req.id, ok: true, result }),
-    (err) => reply({ id: req.id, ok: false, error: { message: err.message, code: err.code, errno: err.errno, syscall: err.syscall, name: err.name } })
-  )
-})
-rl.on('close', () => shutdown(0)) // the test process went away: do not linger
-setTimeout(() => shutdown(3), 170_000).unref() // a hard cap on the peer's life
-reply({ ready: true, pid: process.pid })
+serveAgent(ops, { shutdown, maxLifeMs: 170_000 })
