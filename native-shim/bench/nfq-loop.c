@@ -29,21 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-common.h"
+
 #define VLEN 1024
 #define VERDICT_LEN 32 // nlmsghdr 16 + nfgenmsg 4 + nlattr 4 + {verdict, id} 8
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
-}
 
 static struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 
@@ -201,18 +190,7 @@ int main(int argc, char** argv) {
       if (processed >= expect) break;
       continue;
     }
-    uint64_t now = now_ns();
-    int wait;
-    if (first == 0) {
-      if (now - go > 10000000000ull) break;
-      wait = 100;
-    } else {
-      if (now - last >= (uint64_t)idle_ms * 1000000u) break;
-      wait = idle_ms - (int)((now - last) / 1000000u);
-      if (wait < 1) wait = 1;
-    }
-    struct pollfd p = {fd, POLLIN, 0};
-    poll(&p, 1, wait);
+    if (!wait_for_more(fd, POLLIN, go, first, last, idle_ms)) break;
   }
   uint64_t cpu = cpu_ns() - cpu0;
   printf("{\"processed\":%llu,\"batches\":%llu,\"first_ns\":%llu,\"last_ns\":%llu,\"cpu_ns\":%llu,\"overruns\":%llu,\"unsent\":%llu}\n",

@@ -24,29 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
-}
-
-static int attach_filter(int fd, const char* hex) {
-  size_t n = strlen(hex) / 2;
-  if (n == 0 || n % 8 != 0) return -1;
-  uint8_t* bytes = malloc(n);
-  for (size_t i = 0; i < n; i++) sscanf(hex + 2 * i, "%2hhx", &bytes[i]);
-  struct sock_fprog prog = {(unsigned short)(n / 8), (struct sock_filter*)bytes};
-  int r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
-  free(bytes);
-  return r;
-}
+#include "bench-common.h"
 
 int main(int argc, char** argv) {
   if (argc != 8) {
@@ -114,18 +92,7 @@ int main(int argc, char** argv) {
       if (processed >= expect) break;
       continue;
     }
-    uint64_t now = now_ns();
-    int wait;
-    if (first == 0) {
-      if (now - go > 10000000000ull) break;
-      wait = 100;
-    } else {
-      if (now - last >= (uint64_t)idle_ms * 1000000u) break;
-      wait = idle_ms - (int)((now - last) / 1000000u);
-      if (wait < 1) wait = 1;
-    }
-    struct pollfd p = {fd, POLLIN | POLLERR, 0};
-    poll(&p, 1, wait);
+    if (!wait_for_more(fd, POLLIN | POLLERR, go, first, last, idle_ms)) break;
   }
   uint64_t cpu = cpu_ns() - cpu0;
   struct tpacket_stats_v3 st = {0};
