@@ -68,6 +68,9 @@ export interface InterceptConfig {
 
 const NONE = 'none'
 
+/** Why --capture-ring (both programs) is an option and not the default. */
+export const CAPTURE_RING_NOTES = 'The ring cut receive CPU per packet to 0.10-0.16x of recvmmsg in the native benchmark (npm run bench -w @tcpcopy/native-shim) and adds about 0.5 ms of delay per packet. Its 16 MiB are locked in memory per socket, and at low packet rates it holds fewer packets while the process is stalled (each block is handed over after 1 ms), so it is off by default.'
+
 export const interceptOptions = defineTable<InterceptConfig>({
   program: 'intercept',
   summary: 'Captures the target\'s responses to copied sessions and reports their headers to tcpcopy over TCP.',
@@ -173,7 +176,7 @@ export const interceptOptions = defineTable<InterceptConfig>({
       parse: parseSwitch,
       example: '',
       help: "advanced mode: capture through an mmap'ed TPACKET_V3 ring instead of recvmmsg",
-      notes: 'The ring cut receive CPU per packet to 0.10-0.16x of recvmmsg in the native benchmark (npm run bench -w @tcpcopy/native-shim) and adds about 0.5 ms of delay per packet. Its 16 MiB are locked in memory per socket, and at low packet rates it holds fewer packets while the process is stalled (each block is handed over after 1 ms), so it is off by default.'
+      notes: CAPTURE_RING_NOTES
     },
     queueMaxlen: {
       short: 'q',

@@ -1,4 +1,4 @@
-import { MAX_TIMEOUT_SECONDS } from './intercept-options.js'
+import { CAPTURE_RING_NOTES, MAX_TIMEOUT_SECONDS } from './intercept-options.js'
 import { ConfigCodes, defineTable } from './table.js'
 import {
   type CaptureInput,
@@ -324,7 +324,7 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
       parse: parseSwitch,
       example: '',
       help: "live capture through an mmap'ed TPACKET_V3 ring instead of recvmmsg",
-      notes: 'The ring cut receive CPU per packet to 0.10-0.16x of recvmmsg in the native benchmark (npm run bench -w @tcpcopy/native-shim) and adds about 0.5 ms of delay per packet. Its 16 MiB are locked in memory per socket, and at low packet rates it holds fewer packets while the process is stalled (each block is handed over after 1 ms), so it is off by default.'
+      notes: CAPTURE_RING_NOTES
     },
     bufferSize: {
       short: 'B',
