@@ -77,6 +77,7 @@ if (missingTools([tool]).length > 0) {
 }
 
 const { FullLoop } = await import('./lib/loop.js')
+const { HttpLogTail } = await import('./lib/http-server.js')
 const { removeStaleNamespaces } = await import('./lib/netns.js')
 removeStaleNamespaces()
 
@@ -120,10 +121,13 @@ async function runOne (arch) {
     load.finally(() => { finished = true })
     const match = (r) => r.id.startsWith(prefix)
     const tty = process.stdout.isTTY === true
+    // the live line follows both servers' logs, reading only what they appended
+    const seen = { onl: 0, tgt: 0 }
+    const tails = { onl: new HttpLogTail(loop.httpLogFile('onl')), tgt: new HttpLogTail(loop.httpLogFile('tgt')) }
     while (!finished && Date.now() - started < (opts.seconds + 40) * 1000) {
       await new Promise((resolve) => setTimeout(resolve, 1000))
-      const c = loop.compareHttp(match)
-      const line = `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s   online ${String(c.onl).padStart(8)} requests   replicated ${String(c.tgt).padStart(8)}   behind ${String(Math.max(0, c.onl - c.tgt)).padStart(6)}`
+      for (const host of ['onl', 'tgt']) tails[host].poll((e) => { if (e.kind === 'R' && match(e)) seen[host]++ })
+      const line = `${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s   online ${String(seen.onl).padStart(8)} requests   replicated ${String(seen.tgt).padStart(8)}   behind ${String(Math.max(0, seen.onl - seen.tgt)).padStart(6)}`
       if (tty) process.stdout.write(`\r${line}`)
       else console.log(line)
     }

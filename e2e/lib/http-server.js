@@ -20,9 +20,27 @@
 // listens, exits when its stdin closes (the test went away), on SIGTERM/SIGINT,
 // and after --max-life seconds whatever happens (default 600).
 // Imported as a module, it gives readHttpLog() to parse such a log.
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { fileURLToPath } from 'node:url'
+
+/**
+ * One line of such a log: { kind: 'C', ms, peer } for a connection,
+ * { kind: 'R', ms, peer, ip, port, n, method, url, id } for a request,
+ * undefined for anything else (a partial last line).
+ */
+export function parseHttpLogLine (line) {
+  if (line.startsWith('C ')) {
+    const [, ms, peer] = line.split(' ')
+    return { kind: 'C', ms: Number(ms), peer }
+  }
+  if (line.startsWith('R ')) {
+    const [, ms, peer, n, method, url, id] = line.split(' ')
+    const colon = peer.lastIndexOf(':')
+    return { kind: 'R', ms: Number(ms), peer, ip: peer.slice(0, colon), port: Number(peer.slice(colon + 1)), n: Number(n), method, url, id }
+  }
+  return undefined
+}
 
 /**
  * Parses a log written by this server.
@@ -34,16 +52,39 @@ export function readHttpLog (path) {
   const connections = []
   const requests = []
   for (const line of text.split('\n')) {
-    if (line.startsWith('C ')) {
-      const [, ms, peer] = line.split(' ')
-      connections.push({ ms: Number(ms), peer })
-    } else if (line.startsWith('R ')) {
-      const [, ms, peer, n, method, url, id] = line.split(' ')
-      const colon = peer.lastIndexOf(':')
-      requests.push({ ms: Number(ms), peer, ip: peer.slice(0, colon), port: Number(peer.slice(colon + 1)), n: Number(n), method, url, id })
-    }
+    const e = parseHttpLogLine(line)
+    if (e?.kind === 'C') connections.push({ ms: e.ms, peer: e.peer })
+    else if (e?.kind === 'R') requests.push({ ms: e.ms, peer: e.peer, ip: e.ip, port: e.port, n: e.n, method: e.method, url: e.url, id: e.id })
   }
   return { connections, requests }
+}
+
+/**
+ * Follows such a log while it grows: each poll() parses only the complete
+ * lines appended since the last one and calls fn(entry) for each (what a
+ * live display or a benchmark waiting for copies wants, instead of parsing
+ * the whole log again).
+ */
+export class HttpLogTail {
+  constructor (path) { this.path = path; this.offset = 0; this.rest = '' }
+  poll (fn) {
+    let fd
+    try { fd = openSync(this.path, 'r') } catch { return }
+    try {
+      const buf = Buffer.alloc(1 << 20)
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, this.offset)
+        if (n === 0) break
+        this.offset += n
+        const lines = (this.rest + buf.toString('latin1', 0, n)).split('\n')
+        this.rest = lines.pop()
+        for (const line of lines) {
+          const e = parseHttpLogLine(line)
+          if (e !== undefined) fn(e)
+        }
+      }
+    } finally { closeSync(fd) }
+  }
 }
 
 function main (argv) {

@@ -53,7 +53,7 @@
 // Needs root; not root → one loud line, exit 0. Processes are stopped by PID,
 // the namespaces deleted at the end, on error and on SIGINT/SIGTERM.
 import { spawnSync } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isRoot, loud, missingTools, allowedCpus } from '../../../e2e/lib/preflight.js'
@@ -80,6 +80,7 @@ if (!shimBuilt || !existsSync(join(here, '..', 'dist', 'tcpcopy-main.js')) || !e
 
 const { FullLoop, ADDR, HTTP_PORT, CTRL_PORT, NsProc, controlConnections } = await import('../../../e2e/lib/loop.js')
 const { cpuSeconds, sleep, waitFor, readText } = await import('../../../e2e/lib/intercept.js')
+const { HttpLogTail } = await import('../../../e2e/lib/http-server.js')
 
 // ---- parameters ------------------------------------------------------------------
 
@@ -159,27 +160,6 @@ setTimeout(() => {
 
 // ---- the servers' logs, read incrementally ---------------------------------------------
 
-/** Reads only what was appended to a file since the last call; calls fn(line) for each complete line. */
-class LogTail {
-  constructor (file) { this.file = file; this.offset = 0; this.rest = '' }
-  poll (fn) {
-    let fd
-    try { fd = openSync(this.file, 'r') } catch { return }
-    try {
-      const buf = Buffer.alloc(1 << 20)
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, this.offset)
-        if (n === 0) break
-        this.offset += n
-        const text = this.rest + buf.toString('latin1', 0, n)
-        const lines = text.split('\n')
-        this.rest = lines.pop()
-        for (const l of lines) fn(l)
-      }
-    } finally { closeSync(fd) }
-  }
-}
-
 /**
  * The request ids both HTTP servers logged, by point prefix: for each id the
  * time onl logged it and the time tgt first logged it (and how often). Reading
@@ -188,8 +168,8 @@ class LogTail {
  */
 class Tally {
   constructor (loop) {
-    this.onl = new LogTail(loop.httpLogFile('onl'))
-    this.tgt = new LogTail(loop.httpLogFile('tgt'))
+    this.onl = new HttpLogTail(loop.httpLogFile('onl'))
+    this.tgt = new HttpLogTail(loop.httpLogFile('tgt'))
     this.points = new Map() // prefix -> { onl: Map id->ms, tgt: Map id->{ ms, n }, tgtChangedAt }
   }
 
@@ -200,23 +180,22 @@ class Tally {
   }
 
   poll () {
-    const entry = (line) => {
-      if (!line.startsWith('R ')) return undefined
-      const f = line.split(' ')
-      const id = f[6]
+    const entry = (r) => {
+      if (r.kind !== 'R') return undefined
+      const id = r.id
       const dash = id?.lastIndexOf('-') ?? -1
       if (dash <= 0) return undefined
       const p = this.points.get(id.slice(0, dash))
-      return p === undefined ? undefined : { p, id, ms: Number(f[1]) }
+      return p === undefined ? undefined : { p, id, ms: r.ms }
     }
-    this.onl.poll((line) => {
-      const e = entry(line)
+    this.onl.poll((r) => {
+      const e = entry(r)
       if (e === undefined || e.p.onl.has(e.id)) return
       e.p.onl.set(e.id, e.ms)
       if (e.p.tgt.has(e.id)) e.p.tgtInOnl++
     })
-    this.tgt.poll((line) => {
-      const e = entry(line)
+    this.tgt.poll((r) => {
+      const e = entry(r)
       if (e === undefined) return
       const t = e.p.tgt.get(e.id)
       if (t !== undefined) { t.n++; return }
