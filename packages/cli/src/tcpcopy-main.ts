@@ -52,7 +52,7 @@ export function exitCodeForCopy (exit: CopyExit): number {
   switch (exit.reason) {
     case 'stopped': return EXIT_OK
     case 'no-intercept': return EXIT_SYSTEM
-    case 'send-failed': return exit.error !== undefined ? Math.max(exitCodeFor(exit.error), EXIT_FAILURE) : EXIT_SYSTEM
+    case 'send-failed': return exit.error !== undefined ? exitCodeFor(exit.error) : EXIT_SYSTEM
     default: return exit.error !== undefined ? exitCodeFor(exit.error) : EXIT_FAILURE
   }
 }
@@ -134,7 +134,7 @@ export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyC
       if (replay.error !== undefined && exit.reason === 'stopped') {
         log.error(replay.error.message)
         code = fail(replay.error)
-        if (code === EXIT_USAGE || code === EXIT_OK) code = EXIT_FAILURE
+        if (code === EXIT_USAGE) code = EXIT_FAILURE // the flags were fine; the file or the run was not
       } else {
         code = exitCodeForCopy(exit)
         if (exit.error !== undefined && code !== EXIT_OK) deps.stderr.write(`tcpcopy: ${exit.error.message}\n`)
