@@ -3,6 +3,7 @@
 // Arming a slot allocates nothing; cancelling is lazy (the slot is skipped
 // when it comes up). The simulator injects virtual timers, so the whole
 // engine runs on its clock.
+import { IndexedHeap } from './heap.js'
 
 /** The host timer functions the engine uses; the simulator passes virtual ones. */
 export interface CopyTimers {
@@ -35,7 +36,7 @@ export class TimerSlot<T> {
 }
 
 export class TimerQueue<T> {
-  readonly #heap: Array<TimerSlot<T>> = []
+  readonly #heap = new IndexedHeap<TimerSlot<T>>((a, b) => a.heapDue < b.heapDue)
   readonly #clock: () => number
   readonly #timers: CopyTimers
   readonly #fire: (slot: TimerSlot<T>) => void
@@ -53,7 +54,7 @@ export class TimerQueue<T> {
   }
 
   /** Slots in the heap (armed or lazily cancelled). */
-  get size (): number { return this.#heap.length }
+  get size (): number { return this.#heap.size }
 
   /** Arms `slot` to fire at `due` (replacing any earlier arming). */
   arm (slot: TimerSlot<T>, due: number): void {
@@ -61,12 +62,10 @@ export class TimerQueue<T> {
     slot.due = due
     if (slot.index < 0) {
       slot.heapDue = due
-      slot.index = this.#heap.length
       this.#heap.push(slot)
-      this.#up(slot.index)
     } else if (due < slot.heapDue) {
       slot.heapDue = due
-      this.#up(slot.index)
+      this.#heap.decreased(slot)
     }
     this.#schedule()
   }
@@ -85,12 +84,12 @@ export class TimerQueue<T> {
     this.#closed = true
     if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
     this.#handle = undefined
-    for (const s of this.#heap) { s.index = -1; s.due = -1 }
-    this.#heap.length = 0
+    for (const s of this.#heap.items) s.due = -1
+    this.#heap.clear()
   }
 
   #schedule (): void {
-    const top = this.#heap[0]
+    const top = this.#heap.peek()
     if (top === undefined) {
       if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
       this.#handle = undefined
@@ -113,17 +112,15 @@ export class TimerQueue<T> {
     const run = ++this.#runs
     try {
       for (;;) {
-        const top = this.#heap[0]
+        const top = this.#heap.peek()
         if (top === undefined || top.heapDue > now) break
         // Re-armed for now by its own handler: leave it for the next run, so time moves on.
         if (top.run === run && top.due >= 0) break
-        this.#pop()
+        this.#heap.pop()
         if (top.due < 0) continue
         if (top.due > now) {
           top.heapDue = top.due
-          top.index = this.#heap.length
           this.#heap.push(top)
-          this.#up(top.index)
           continue
         }
         top.due = -1
@@ -137,52 +134,5 @@ export class TimerQueue<T> {
         this.#schedule()
       }
     }
-  }
-
-  #pop (): void {
-    const heap = this.#heap
-    const top = heap[0]!
-    const last = heap.pop()!
-    top.index = -1
-    if (last !== top) {
-      heap[0] = last
-      last.index = 0
-      this.#down(0)
-    }
-  }
-
-  #up (i: number): void {
-    const heap = this.#heap
-    const s = heap[i]!
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      const parent = heap[p]!
-      if (parent.heapDue <= s.heapDue) break
-      heap[i] = parent
-      parent.index = i
-      i = p
-    }
-    heap[i] = s
-    s.index = i
-  }
-
-  #down (i: number): void {
-    const heap = this.#heap
-    const n = heap.length
-    const s = heap[i]!
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= n) break
-      const r = l + 1
-      let c = l
-      if (r < n && heap[r]!.heapDue < heap[l]!.heapDue) c = r
-      const child = heap[c]!
-      if (child.heapDue >= s.heapDue) break
-      heap[i] = child
-      child.index = i
-      i = c
-    }
-    heap[i] = s
-    s.index = i
   }
 }

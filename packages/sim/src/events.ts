@@ -1,7 +1,7 @@
 // The virtual clock: a queue of events ordered by (time, insertion order),
 // run synchronously. The engine's timers, the network links, the in-memory
 // control sockets and the client scripts all schedule here.
-import type { CopyTimers } from '@tcpcopy/copy'
+import { IndexedHeap, type CopyTimers } from '@tcpcopy/copy'
 
 interface SimEvent {
   t: number
@@ -14,20 +14,19 @@ interface SimEvent {
 export class EventQueue {
   #now = 0
   #seq = 0
-  readonly #heap: SimEvent[] = []
+  readonly #heap = new IndexedHeap<SimEvent>((a, b) => a.t < b.t || (a.t === b.t && a.n < b.n))
   /** Events run so far. */
   processed = 0
 
   get now (): number { return this.#now }
-  get pending (): number { return this.#heap.length }
+  get pending (): number { return this.#heap.size }
   /** Time of the next event, or Infinity. */
-  get nextTime (): number { return this.#heap[0]?.t ?? Infinity }
+  get nextTime (): number { return this.#heap.peek()?.t ?? Infinity }
 
   /** Runs `fn` at time `t` (not before now). Returns a handle for cancel(). */
   at (t: number, fn: () => void): SimEvent {
-    const e: SimEvent = { t: Math.max(t, this.#now), n: this.#seq++, fn, cancelled: false, index: this.#heap.length }
+    const e: SimEvent = { t: Math.max(t, this.#now), n: this.#seq++, fn, cancelled: false, index: -1 }
     this.#heap.push(e)
-    this.#up(e.index)
     return e
   }
 
@@ -43,9 +42,9 @@ export class EventQueue {
   run (until: number, maxEvents = Infinity): number {
     let n = 0
     for (;;) {
-      const e = this.#heap[0]
+      const e = this.#heap.peek()
       if (e === undefined || e.t > until || n >= maxEvents) break
-      this.#pop()
+      this.#heap.pop()
       if (e.cancelled) continue
       this.#now = e.t
       n++
@@ -63,54 +62,5 @@ export class EventQueue {
       clearTimeout: (h) => { this.cancel(h) },
       setImmediate: (fn) => this.after(0, fn)
     }
-  }
-
-  #pop (): void {
-    const heap = this.#heap
-    const last = heap.pop()!
-    if (heap.length > 0) {
-      heap[0] = last
-      last.index = 0
-      this.#down(0)
-    }
-  }
-
-  #less (a: SimEvent, b: SimEvent): boolean {
-    return a.t < b.t || (a.t === b.t && a.n < b.n)
-  }
-
-  #up (i: number): void {
-    const heap = this.#heap
-    const e = heap[i]!
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      const parent = heap[p]!
-      if (!this.#less(e, parent)) break
-      heap[i] = parent
-      parent.index = i
-      i = p
-    }
-    heap[i] = e
-    e.index = i
-  }
-
-  #down (i: number): void {
-    const heap = this.#heap
-    const n = heap.length
-    const e = heap[i]!
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= n) break
-      const r = l + 1
-      let c = l
-      if (r < n && this.#less(heap[r]!, heap[l]!)) c = r
-      const child = heap[c]!
-      if (!this.#less(child, e)) break
-      heap[i] = child
-      child.index = i
-      i = c
-    }
-    heap[i] = e
-    e.index = i
   }
 }
