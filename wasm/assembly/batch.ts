@@ -17,6 +17,11 @@ import { isInitialised } from './core'
 
 let passCount: u32 = 0
 
+/** Empties the passlist (coreInit, which also zeroes its region). */
+export function passlistReset (): void {
+  passCount = 0
+}
+
 /**
  * CLIENT_ADD: adds (or refreshes) the route of the key at KEY_OFF to `conn`,
  * then emits every delayed record of that key to `conn` in arrival order.
@@ -53,12 +58,17 @@ export function passlistCommit (n: i32): i32 {
 /**
  * Classifies n captured frames. Descriptor i at DESC_OFF + 8i is
  * [offset u32, length u32], an absolute range inside FRAMES. For each frame:
- *   - destination in the passlist → verdict Accept (not routed);
+ *   - destination in the passlist → verdict Accept (not routed). This holds
+ *     for every frame whose addresses were read (P_FAMILY set), whatever the
+ *     parser found wrong after them (a bad tot_len, a fragment, not TCP, a
+ *     cut TCP header): INTERCEPT.md §5 decides on the destination alone;
  *   - otherwise verdict Drop, and a parsed TCP response is routed by
  *     (dst ip, dst port, src ip, src port): a record for its connection goes
  *     to OUT; without a route a SYN or RST waits in the delay table; any other
- *     segment is counted unroutable.
- * Malformed frames are counted and dropped. Verdicts go to VERDICT_OFF + i.
+ *     segment is counted unroutable. A malformed TCP option (BadTcpOption)
+ *     does not stop this: the headers are sound, the record carries the
+ *     options as they came, and the response is counted in BadTcpOptions.
+ * Other malformed frames are counted and dropped. Verdicts go to VERDICT_OFF + i.
  */
 export function batchProcess (n: i32, linkType: i32, now: u32): i32 {
   if (!isInitialised()) return Status.NotInitialised
@@ -77,17 +87,16 @@ export function batchProcess (n: i32, linkType: i32, now: u32): i32 {
       store<u8>(vp, Verdict.Drop)
       continue
     }
-    store<u8>(ps + <usize>P_FAMILY, 0)
     const st = parseFrame(<usize>off, <i32>len, linkType, ps)
-    // The addresses are valid whenever the IP header was read.
-    if ((st == Status.Ok || st == Status.NotTcp || st == Status.Fragment || st == Status.BadTcpHeader ||
-        (st == Status.Truncated && load<u8>(ps, P_FAMILY) != 0)) && inPasslist(ps + <usize>P_DST_ADDR)) {
+    if (load<u8>(ps, P_FAMILY) != 0 && inPasslist(ps + <usize>P_DST_ADDR)) {
       count(Counter.Passed)
       store<u8>(vp, Verdict.Accept)
       continue
     }
     store<u8>(vp, Verdict.Drop)
-    if (st != Status.Ok) {
+    if (st == Status.BadTcpOption) {
+      count(Counter.BadTcpOptions)
+    } else if (st != Status.Ok) {
       if (st == Status.NotTcp) count(Counter.NotTcp)
       else if (st == Status.Fragment) count(Counter.Fragments)
       else count(Counter.Malformed)

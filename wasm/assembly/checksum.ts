@@ -8,8 +8,11 @@
 //
 // Every function checks its range against the memory size before it loads, so
 // no argument can trap the module. Bad input gives 0 (compute/verify) or a
-// Status (rewrite functions).
+// Status (rewrite functions). The rewrite functions write in place, so their
+// range must also be one the host may have the core write to (regionWritable:
+// not the static data, not the router and delay tables), else BadRegion.
 import { Status } from '../shared/status'
+import { regionWritable } from './mode'
 
 const IP_CSUM = 10 //   offset of the IPv4 header checksum
 const TCP_CSUM = 16 //  offset of the TCP checksum in the TCP header
@@ -75,6 +78,17 @@ export function checksumCompute (off: usize, len: i32): u32 {
 /** ihl in bytes for a plausible IPv4 header at ip with ipLen bytes present, or -Status. */
 function ip4HeaderLen (ip: usize, ipLen: i32): i32 {
   if (!regionOk(ip, ipLen)) return -Status.BadRegion
+  return ip4HeaderLenIn(ip, ipLen)
+}
+
+/** ip4HeaderLen for a packet the core will rewrite: the range must be writable too. */
+function ip4WritableHeaderLen (ip: usize, ipLen: i32): i32 {
+  if (!regionOk(ip, ipLen) || !regionWritable(ip, <u64>ipLen)) return -Status.BadRegion
+  return ip4HeaderLenIn(ip, ipLen)
+}
+
+/** ihl of the IPv4 header at ip (ipLen >= 0 bytes present, range already checked), or -Status. */
+function ip4HeaderLenIn (ip: usize, ipLen: i32): i32 {
   if (ipLen < 20) return -Status.Truncated
   const vihl = <i32>load<u8>(ip)
   if (vihl >> 4 != 4) return -Status.BadIpHeader
@@ -162,11 +176,12 @@ export function checksumAdjust32 (sum: u32, oldValue: u32, newValue: u32): u32 {
  * IP header checksum and, for TCP that is not a non-first fragment, the TCP
  * checksum (the address is in its pseudo-header). Only the checksum field must
  * be present, so a truncated snapshot can be rewritten. Nothing is written
- * unless every field it touches is inside the range.
+ * unless every field it touches is inside the range; BadRegion when the range
+ * is not writable.
  */
 export function ipRewriteAddr (ipOff: usize, ipLen: i32, which: u32, addr: u32): i32 {
   if (which > 1) return Status.BadArgument
-  const ihl = ip4HeaderLen(ipOff, ipLen)
+  const ihl = ip4WritableHeaderLen(ipOff, ipLen)
   if (ihl < 0) return -ihl
   const tcpFix = <u32>load<u8>(ipOff, 9) == IPPROTO_TCP && (be16(ipOff + 6) & 0x1fff) == 0
   if (tcpFix && ipLen < ihl + TCP_CSUM + 2) return Status.Truncated
@@ -184,11 +199,12 @@ export function ipRewriteAddr (ipOff: usize, ipLen: i32, which: u32, addr: u32):
 /**
  * Rewrites the TCP source (which=0) or destination (which=1) port of the IPv4
  * packet at ipOff (ipLen bytes present) to port (host order) and adjusts the
- * TCP checksum. NotTcp / Fragment (not the first) / Truncated change nothing.
+ * TCP checksum. NotTcp / Fragment (not the first) / Truncated / BadRegion
+ * (a range that is not writable) change nothing.
  */
 export function tcpRewritePort (ipOff: usize, ipLen: i32, which: u32, port: u32): i32 {
   if (which > 1 || port > 0xffff) return Status.BadArgument
-  const ihl = ip4HeaderLen(ipOff, ipLen)
+  const ihl = ip4WritableHeaderLen(ipOff, ipLen)
   if (ihl < 0) return -ihl
   if (<u32>load<u8>(ipOff, 9) != IPPROTO_TCP) return Status.NotTcp
   if ((be16(ipOff + 6) & 0x1fff) != 0) return Status.Fragment

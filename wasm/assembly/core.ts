@@ -4,6 +4,8 @@ import { REGION_BASE, ARENA_BASE, PAGE_SIZE, FIXED_END, COUNTERS_OFF, COUNTERS_S
 import { routerBytes, routerSetup } from './router'
 import { delayBytes, delaySetup } from './delay'
 import { outReset } from './record'
+import { keySeed } from './keys'
+import { passlistReset } from './batch'
 
 let initialised = false
 let arenaBytes: usize = 0
@@ -12,11 +14,13 @@ export function isInitialised (): bool { return initialised }
 
 /**
  * Sizes and places the router and the delay table, growing the memory as
- * needed, and zeroes every table and counter. May be called again to start
- * over with other sizes.
+ * needed, and zeroes every table, counter and the passlist. May be called
+ * again to start over with other sizes. The 64-bit seed (seedHi:seedLo) keys
+ * the route hash (keys.ts); the host picks it at random so that peers cannot
+ * aim their keys at one bucket.
  */
 export function coreInit (routerBuckets: u32, maxRoutes: u32, routeTimeoutMs: u32, dnat: u32,
-  delayBuckets: u32, delayPerKey: u32, delayTotal: u32, delayExpireMs: u32): i32 {
+  delayBuckets: u32, delayPerKey: u32, delayTotal: u32, delayExpireMs: u32, seedLo: u32, seedHi: u32): i32 {
   initialised = false
   if (__heap_base > <usize>REGION_BASE) return Status.LayoutOverlap
   if (routerBuckets == 0 || maxRoutes == 0 || delayBuckets == 0 || delayPerKey == 0 || delayTotal == 0) return Status.BadArgument
@@ -35,6 +39,8 @@ export function coreInit (routerBuckets: u32, maxRoutes: u32, routeTimeoutMs: u3
   memory.fill(<usize>REGION_BASE, 0, <usize>FIXED_END - <usize>REGION_BASE)
   memory.fill(<usize>ARENA_BASE, 0, <usize>total)
   memory.fill(<usize>COUNTERS_OFF, 0, <usize>COUNTERS_SIZE)
+  passlistReset()
+  keySeed(seedLo, seedHi)
   routerSetup(<usize>ARENA_BASE, routerBuckets, maxRoutes, routeTimeoutMs, dnat != 0)
   delaySetup(<usize>ARENA_BASE + rBytes, delayBuckets, delayPerKey, delayTotal, delayExpireMs)
   outReset()

@@ -5,51 +5,65 @@
 //
 // Arena layout (absolute u32 pointers, 0 = none):
 //   [base, base + B)           bucket heads, u32 key-entry pointer each (B = buckets*4 rounded up to 8)
-//   then `total` key entries of 72 bytes:
-//     +0  36 bytes  key (DNAT mode: target address stored as zero, as in the router)
-//     +36 u32       keyHash of the (normalised) key
-//     +40 u32       creation time (host ms clock)
-//     +44 u32       records held
-//     +48 u32       first (oldest) record
-//     +52 u32       last record
-//     +56 u32       next entry in the bucket chain; free-list link when free
-//     +60 u32       previous entry in the bucket chain (0: the bucket holds it)
-//     +64 u32       next older key (creation order; 0: the oldest)
-//     +68 u32       next newer key (0: the newest)
-//   then `total` record slots of 264 bytes:
-//     +0  u32       next record of the same key
-//     +4  u32       bytes stored (min(capLen, 256))
-//     +8  256 bytes the IPv4 packet
+//   then `total` key entries of 80 bytes:
+//     +0  36 bytes  key addresses and ports (DNAT mode: target address stored as zero, as in the router)
+//     +36 u8        key family
+//     +37 3 bytes   zero
+//     +40 u32       keyHash of the (normalised) key
+//     +44 u32       creation time (host ms clock)
+//     +48 u32       records held
+//     +52 u32       first (oldest) record
+//     +56 u32       last record
+//     +60 u32       next entry in the bucket chain; free-list link when free
+//     +64 u32       previous entry in the bucket chain (0: the bucket holds it)
+//     +68 u32       next older key (creation order; 0: the oldest)
+//     +72 u32       next newer key (0: the newest)
+//     +76 u32       zero
+//   then `total` record slots of 280 bytes:
+//     +0  u32       next record of the same key; free-list link when free
+//     +4  u32       bytes stored (min(captured bytes, tot_len, 256))
+//     +8  u32       the key entry holding the record
+//     +12 u32       next newer record of the whole table (arrival order; 0: the newest)
+//     +16 u32       next older record of the whole table (0: the oldest)
+//     +20 u32       zero
+//     +24 256 bytes the IPv4 packet
 //
 // A key exists only while it holds records, so `total` key entries suffice.
 // A key lives expireMs from its creation (I1), flushed or not; the creation
-// list is oldest → newest, so expiry and total-cap eviction pop its head.
+// list is oldest → newest, so expiry pops its head. The arrival list of all
+// records is oldest → newest: when the table is full, the oldest record goes
+// (its key's first, since each key is FIFO), or the oldest key when it has
+// expired.
 import { Status } from '../shared/status'
-import { KEY_OFF } from '../shared/layout'
-import { Counter } from '../shared/enums'
-import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyCopy36 } from './keys'
+import { KEY_OFF, BATCH_PARSE_OFF, P_CAP_LEN } from '../shared/layout'
+import { Counter, LinkType } from '../shared/enums'
+import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyStore } from './keys'
 import { count, gaugeSet } from './counters'
 import { modeDnat, arenaExtend, regionReadable } from './mode'
 import { recordEmit } from './record'
+import { parseFrame } from './parse'
 
 /** Bytes of a packet kept per record; longer packets are cut (records need the headers only). */
 export const DELAY_DATA_MAX: u32 = 256
 
-const KEY_ENTRY: usize = 72
-const K_HASH = 36
-const K_CREATED = 40
-const K_COUNT = 44
-const K_FIRST = 48
-const K_LAST = 52
-const K_NEXT = 56
-const K_PREV = 60
-const K_OLDER = 64
-const K_NEWER = 68
+const KEY_ENTRY: usize = 80
+const K_HASH = 40
+const K_CREATED = 44
+const K_COUNT = 48
+const K_FIRST = 52
+const K_LAST = 56
+const K_NEXT = 60
+const K_PREV = 64
+const K_OLDER = 68
+const K_NEWER = 72
 
-const REC_SLOT: usize = 8 + <usize>DELAY_DATA_MAX
 const R_NEXT = 0
 const R_LEN = 4
-const R_DATA: usize = 8
+const R_KEY = 8
+const R_NEWER = 12
+const R_OLDER = 16
+const R_DATA: usize = 24
+const REC_SLOT: usize = R_DATA + <usize>DELAY_DATA_MAX
 
 let ready = false
 let bucketsPtr: usize = 0
@@ -62,6 +76,8 @@ let recEnd: usize = 0
 let recFree: usize = 0
 let oldest: usize = 0
 let newest: usize = 0
+let recOldest: usize = 0
+let recNewest: usize = 0
 let nKeys: u32 = 0
 let nRecords: u32 = 0
 let maxPerKey: u32 = 0
@@ -92,6 +108,8 @@ export function delaySetup (base: usize, buckets: u32, perKey: u32, total: u32, 
   recFree = 0
   oldest = 0
   newest = 0
+  recOldest = 0
+  recNewest = 0
   nKeys = 0
   nRecords = 0
   maxPerKey = perKey
@@ -125,18 +143,21 @@ function find (k: usize, h: u32, dn: bool): usize {
   return 0
 }
 
-/** Frees key e and all its records; returns how many records it held. Does not count. */
-function dropKey (e: usize): u32 {
-  // records
-  let r = <usize>load<u32>(e, K_FIRST)
-  while (r != 0) {
-    const next = <usize>load<u32>(r, R_NEXT)
-    store<u32>(r, <u32>recFree, R_NEXT)
-    recFree = r
-    r = next
-  }
-  const n = load<u32>(e, K_COUNT)
-  nRecords -= n
+/** Takes record r out of the arrival list and puts it on the free list. */
+function freeRecord (r: usize): void {
+  const newer = <usize>load<u32>(r, R_NEWER)
+  const older = <usize>load<u32>(r, R_OLDER)
+  if (older != 0) store<u32>(older, <u32>newer, R_NEWER)
+  else recOldest = newer
+  if (newer != 0) store<u32>(newer, <u32>older, R_OLDER)
+  else recNewest = older
+  store<u32>(r, <u32>recFree, R_NEXT)
+  recFree = r
+  nRecords--
+}
+
+/** Unlinks key entry e (its records already gone) and frees it. */
+function freeKey (e: usize): void {
   // bucket chain
   const next = <usize>load<u32>(e, K_NEXT)
   const prev = <usize>load<u32>(e, K_PREV)
@@ -153,7 +174,38 @@ function dropKey (e: usize): u32 {
   store<u32>(e, <u32>keyFree, K_NEXT)
   keyFree = e
   nKeys--
+}
+
+/** Frees key e and all its records; returns how many records it held. Does not count. */
+function dropKey (e: usize): u32 {
+  let r = <usize>load<u32>(e, K_FIRST)
+  while (r != 0) {
+    const next = <usize>load<u32>(r, R_NEXT)
+    freeRecord(r)
+    r = next
+  }
+  const n = load<u32>(e, K_COUNT)
+  freeKey(e)
   return n
+}
+
+/**
+ * Frees the oldest record of the table, the first of its key (each key's
+ * records are in arrival order), and the key when that was its last record.
+ * Returns the key entry when it was freed, else 0. Does not count.
+ */
+function dropOldestRecord (): usize {
+  const r = recOldest
+  const e = <usize>load<u32>(r, R_KEY)
+  const next = <usize>load<u32>(r, R_NEXT)
+  store<u32>(e, <u32>next, K_FIRST)
+  if (next == 0) store<u32>(e, 0, K_LAST)
+  const left = load<u32>(e, K_COUNT) - 1
+  store<u32>(e, left, K_COUNT)
+  freeRecord(r)
+  if (left != 0) return 0
+  freeKey(e)
+  return e
 }
 
 function newKey (k: usize, h: u32, dn: bool, now: u32): usize {
@@ -163,7 +215,8 @@ function newKey (k: usize, h: u32, dn: bool, now: u32): usize {
     e = keyBump
     keyBump += KEY_ENTRY
   } else return 0
-  keyCopy36(e, k, dn)
+  keyStore(e, k, dn)
+  store<u16>(e, 0, 38)
   store<u32>(e, h, K_HASH)
   store<u32>(e, now, K_CREATED)
   store<u32>(e, 0, K_COUNT)
@@ -184,28 +237,34 @@ function newKey (k: usize, h: u32, dn: bool, now: u32): usize {
   return e
 }
 
-function newRecord (): usize {
+/** A free record slot for key e, appended to the arrival list; 0 when none is left. */
+function newRecord (e: usize): usize {
   let r = recFree
-  if (r != 0) {
-    recFree = <usize>load<u32>(r, R_NEXT)
-    return r
-  }
-  if (recBump < recEnd) {
+  if (r != 0) recFree = <usize>load<u32>(r, R_NEXT)
+  else if (recBump < recEnd) {
     r = recBump
     recBump += REC_SLOT
-    return r
-  }
-  return 0
+  } else return 0
+  store<u32>(r, 0, R_NEXT)
+  store<u32>(r, <u32>e, R_KEY)
+  store<u32>(r, 0, R_NEWER)
+  store<u32>(r, <u32>recNewest, R_OLDER)
+  if (recNewest != 0) store<u32>(recNewest, <u32>r, R_NEWER)
+  else recOldest = r
+  recNewest = r
+  nRecords++
+  return r
 }
 
 // ---- internal API (batch.ts) --------------------------------------------------------
 
 /**
  * Stores a copy of the IPv4 packet at `ip` (capLen bytes present, headers
- * already validated) under key k, after the records already there.
- * CapReached when the key already holds perKey records (counted in
- * DelayDroppedKeyCap). When the table holds `total` records, the oldest key
- * is dropped first (DelayEvicted, or DelayExpired if it had expired).
+ * already validated, capLen <= tot_len) under key k, after the records
+ * already there. CapReached when the key already holds perKey records
+ * (counted in DelayDroppedKeyCap). When the table holds `total` records, room
+ * is made first: the oldest key goes if it has expired (DelayExpired, all its
+ * records), else the oldest record of the table (DelayEvicted, one record).
  */
 export function delayPut (k: usize, ip: usize, capLen: u32, now: u32): i32 {
   if (!ready) return Status.NotInitialised
@@ -221,19 +280,21 @@ export function delayPut (k: usize, ip: usize, capLen: u32, now: u32): i32 {
     return Status.CapReached
   }
   if (nRecords >= maxTotal) {
-    const victim = oldest
-    const expired = isExpired(victim, now)
-    count(expired ? Counter.DelayExpired : Counter.DelayEvicted, <u64>dropKey(victim))
-    if (victim == e) e = 0
+    if (isExpired(oldest, now)) {
+      // e (if any) has not expired, so it is not the oldest key
+      count(Counter.DelayExpired, <u64>dropKey(oldest))
+    } else {
+      if (dropOldestRecord() == e) e = 0
+      count(Counter.DelayEvicted)
+    }
   }
   if (e == 0) {
     e = newKey(k, h, dn, now)
     if (e == 0) { gauges(); return Status.NoMemory } // cannot happen: keys <= records < total
   }
-  const r = newRecord()
+  const r = newRecord(e)
   if (r == 0) { gauges(); return Status.NoMemory } // cannot happen: records < total here
   const len = capLen < DELAY_DATA_MAX ? capLen : DELAY_DATA_MAX
-  store<u32>(r, 0, R_NEXT)
   store<u32>(r, len, R_LEN)
   memory.copy(r + R_DATA, ip, <usize>len)
   const last = <usize>load<u32>(e, K_LAST)
@@ -241,7 +302,6 @@ export function delayPut (k: usize, ip: usize, capLen: u32, now: u32): i32 {
   else store<u32>(e, <u32>r, K_FIRST)
   store<u32>(e, <u32>r, K_LAST)
   store<u32>(e, load<u32>(e, K_COUNT) + 1, K_COUNT)
-  nRecords++
   count(Counter.DelayStored)
   gauges()
   return Status.Ok
@@ -277,12 +337,22 @@ export function delayFlush (k: usize, conn: i32, now: u32): i32 {
 
 // ---- exports ------------------------------------------------------------------
 
-/** delayPut of the IPv4 packet at [ipOff, ipOff+capLen) under the key at KEY_OFF. */
+/**
+ * delayPut of the IPv4 packet at [ipOff, ipOff+capLen) under the key at
+ * KEY_OFF. The packet is checked as the batch path checks a captured one
+ * (parseFrame, raw IP): it must be an unfragmented IPv4/TCP packet whose IP
+ * and TCP headers lie within capLen and within its tot_len; bytes past
+ * tot_len are not kept. Otherwise the parser's Status (Truncated,
+ * BadIpHeader, BadTotalLength, Fragment, NotTcp, BadTcpHeader) and nothing is
+ * stored. A malformed TCP option is no reason to refuse the packet.
+ */
 export function delayStore (ipOff: usize, capLen: u32, now: u32): i32 {
   if (!ready) return Status.NotInitialised
-  if (!regionReadable(ipOff, <u64>capLen)) return Status.BadRegion
-  if (capLen < 20) return Status.Truncated
-  return delayPut(<usize>KEY_OFF, ipOff, capLen, now)
+  if (!regionReadable(ipOff, <u64>capLen) || capLen > <u32>i32.MAX_VALUE) return Status.BadRegion
+  const ps = <usize>BATCH_PARSE_OFF
+  const st = parseFrame(ipOff, <i32>capLen, LinkType.Raw, ps)
+  if (st != Status.Ok && st != Status.BadTcpOption) return st
+  return delayPut(<usize>KEY_OFF, ipOff, load<u32>(ps, P_CAP_LEN), now)
 }
 
 /** Drops keys created more than the expiry ago, oldest first; returns records dropped. O(dropped). */

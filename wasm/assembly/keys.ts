@@ -1,73 +1,110 @@
 // The 40-byte route key (layout KEY_*): client address (16), target address
-// (16), client port u16, target port u16, family u8, 3 bytes zero.
+// (16), client port u16, target port u16, family u8, 3 bytes of padding.
+// A key is compared on its first 37 bytes (addresses, ports, family), so an
+// IPv4 key and a family-6 key holding the same IPv4-mapped bytes are two
+// routes; the padding is never compared.
 // All key functions take pointers into linear memory; no allocation.
-import { KEY_SIZE, KEY_TARGET_ADDR, KEY_CLIENT_PORT, KEY_TARGET_PORT, KEY_FAMILY, KEY_CLIENT_ADDR } from '../shared/layout'
+//
+// The hash is keyed by a seed the host passes to coreInit (random by
+// default, see packages/core loader.ts), because peers choose the keys of
+// CLIENT_ADD: with a known hash they could put every route in one bucket.
+// It is NH (the universal hash of UMAC, Black et al. 1999) over the five
+// 64-bit words of the key, each split into two 32-bit halves:
+//   NH = sum over words w of ((w.lo + Ka) mod 2^32) * ((w.hi + Kb) mod 2^32)   (mod 2^64)
+// For two different keys chosen without knowing the K's, the 64-bit sums are
+// equal with probability at most 2^-32, whatever the keys. A 64-bit mixer
+// (a bijection) then spreads the sum before it is cut to 32 bits. Keys with
+// equal hashes are still told apart by the full compare.
 
-/**
- * Hash of the first 36 bytes (addresses and ports): four u64 words and the
- * port word, each folded in by xor, a 64-bit multiply and an xor-shift, then
- * a finaliser. Every fold step is a bijection of its word, so two keys that
- * differ in a single 8-byte word never collide.
- */
-@inline export function keyHash (k: usize): u32 {
-  let h: u64 = HASH_SEED
-  h = fold(h, load<u64>(k, 0))
-  h = fold(h, load<u64>(k, 8))
-  h = fold(h, load<u64>(k, 16))
-  h = fold(h, load<u64>(k, 24))
-  h = fold(h, <u64>load<u32>(k, 32))
-  return finish(h)
+let k0: u64 = 0
+let k1: u64 = 0
+let k2: u64 = 0
+let k3: u64 = 0
+let k4: u64 = 0
+let k5: u64 = 0
+let k6: u64 = 0
+let k7: u64 = 0
+let k8: u64 = 0
+let k9: u64 = 0
+/** NH of the two target-address words when they are zero (DNAT mode). */
+let noTarget: u64 = 0
+let sm: u64 = 0
+
+/** splitmix64: the next 32 bits of key material from the seed. */
+function nextKey (): u64 {
+  sm += 0x9e3779b97f4a7c15
+  let z = sm
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+  return (z ^ (z >> 31)) & 0xffffffff
 }
 
-const HASH_SEED: u64 = 0x243f6a8885a308d3
+/** Derives the hash keys from the host's 64-bit seed (coreInit). */
+export function keySeed (seedLo: u32, seedHi: u32): void {
+  sm = (<u64>seedHi << 32) | <u64>seedLo
+  k0 = nextKey(); k1 = nextKey(); k2 = nextKey(); k3 = nextKey(); k4 = nextKey()
+  k5 = nextKey(); k6 = nextKey(); k7 = nextKey(); k8 = nextKey(); k9 = nextKey()
+  noTarget = nh(0, k4, k5) + nh(0, k6, k7)
+}
 
-@inline function fold (h: u64, w: u64): u64 {
-  h = (h ^ w) * 0x9e3779b97f4a7c15
-  return h ^ (h >> 32)
+@inline function nh (w: u64, ka: u64, kb: u64): u64 {
+  return ((w + ka) & 0xffffffff) * (((w >> 32) + kb) & 0xffffffff)
+}
+
+/** Ports (bytes 32..35) and the family byte (36) as one word; the padding is left out. */
+@inline function portsWord (k: usize): u64 {
+  return <u64>load<u32>(k, 32) | (<u64>load<u8>(k, 36) << 32)
 }
 
 @inline function finish (h: u64): u32 {
-  h ^= h >> 29
-  h *= 0xbf58476d1ce4e5b9
-  h ^= h >> 32
+  h ^= h >> 33
+  h *= 0xff51afd7ed558ccd
+  h ^= h >> 33
+  h *= 0xc4ceb9fe1a85ec53
+  h ^= h >> 33
   return <u32>h
 }
 
-/**
- * Hash of the key with the target address taken as zero (DNAT mode): equal to
- * keyHash of the key after keyClearTarget, without touching the key.
- */
-@inline export function keyHashNoTarget (k: usize): u32 {
-  let h: u64 = HASH_SEED
-  h = fold(h, load<u64>(k, 0))
-  h = fold(h, load<u64>(k, 8))
-  h = fold(h, 0)
-  h = fold(h, 0)
-  h = fold(h, <u64>load<u32>(k, 32))
-  return finish(h)
+/** Seeded hash of the 37 compared key bytes. */
+@inline export function keyHash (k: usize): u32 {
+  return finish(nh(load<u64>(k, 0), k0, k1) + nh(load<u64>(k, 8), k2, k3) +
+    nh(load<u64>(k, 16), k4, k5) + nh(load<u64>(k, 24), k6, k7) + nh(portsWord(k), k8, k9))
 }
 
-/** True when the 36 key bytes at a and b are equal. */
+/**
+ * Hash of the key with the target address taken as zero (DNAT mode): what
+ * keyHash gives for the key with its target address zeroed, without touching
+ * the key.
+ */
+@inline export function keyHashNoTarget (k: usize): u32 {
+  return finish(nh(load<u64>(k, 0), k0, k1) + nh(load<u64>(k, 8), k2, k3) + noTarget + nh(portsWord(k), k8, k9))
+}
+
+/** Bytes 32..36 (ports and family) of a u64 loaded at offset 32. */
+const TAIL_MASK: u64 = 0xffffffffff
+
+/** True when the 37 compared key bytes at a and b are equal. */
 @inline export function keyEquals (a: usize, b: usize): bool {
   return load<u64>(a, 0) == load<u64>(b, 0) &&
     load<u64>(a, 8) == load<u64>(b, 8) &&
     load<u64>(a, 16) == load<u64>(b, 16) &&
     load<u64>(a, 24) == load<u64>(b, 24) &&
-    load<u32>(a, 32) == load<u32>(b, 32)
+    ((load<u64>(a, 32) ^ load<u64>(b, 32)) & TAIL_MASK) == 0
 }
 
-/** keyEquals ignoring the target address (DNAT mode): client address and both ports. */
+/** keyEquals ignoring the target address (DNAT mode): client address, both ports and the family. */
 @inline export function keyEqualsNoTarget (a: usize, b: usize): bool {
   return load<u64>(a, 0) == load<u64>(b, 0) &&
     load<u64>(a, 8) == load<u64>(b, 8) &&
-    load<u32>(a, 32) == load<u32>(b, 32)
+    ((load<u64>(a, 32) ^ load<u64>(b, 32)) & TAIL_MASK) == 0
 }
 
 /**
- * Copies the 36 compared key bytes (not the family word) from src to dst,
- * with the target address zeroed when clearTarget (the DNAT-normalised key).
+ * Copies the 37 compared key bytes from src to dst and zeroes byte 37, with
+ * the target address zeroed when clearTarget (the DNAT-normalised key).
+ * Bytes 38 and 39 of dst are left alone (the router keeps the conn there).
  */
-@inline export function keyCopy36 (dst: usize, src: usize, clearTarget: bool): void {
+@inline export function keyStore (dst: usize, src: usize, clearTarget: bool): void {
   store<u64>(dst, load<u64>(src, 0), 0)
   store<u64>(dst, load<u64>(src, 8), 8)
   if (clearTarget) {
@@ -78,36 +115,6 @@ const HASH_SEED: u64 = 0x243f6a8885a308d3
     store<u64>(dst, load<u64>(src, 24), 24)
   }
   store<u32>(dst, load<u32>(src, 32), 32)
+  store<u8>(dst, load<u8>(src, 36), 36)
+  store<u8>(dst, 0, 37)
 }
-
-/** Copies the 40 key bytes from src to dst. */
-@inline export function keyCopy (dst: usize, src: usize): void {
-  store<u64>(dst, load<u64>(src, 0), 0)
-  store<u64>(dst, load<u64>(src, 8), 8)
-  store<u64>(dst, load<u64>(src, 16), 16)
-  store<u64>(dst, load<u64>(src, 24), 24)
-  store<u64>(dst, load<u64>(src, 32), 32)
-}
-
-/** Zeroes the target address (DNAT mode: the route ignores the target IP). */
-@inline export function keyClearTarget (k: usize): void {
-  store<u64>(k + <usize>KEY_TARGET_ADDR, 0, 0)
-  store<u64>(k + <usize>KEY_TARGET_ADDR, 0, 8)
-}
-
-/**
- * Writes an IPv4 key: addresses given as the 4 raw network-order bytes read
- * as a little-endian u32 (what load<u32> of the IP header gives), ports in
- * host order.
- */
-@inline export function keySetV4 (k: usize, clientAddr: u32, clientPort: u32, targetAddr: u32, targetPort: u32): void {
-  store<u64>(k + <usize>KEY_CLIENT_ADDR, 0)
-  store<u64>(k + <usize>KEY_CLIENT_ADDR, (<u64>clientAddr << 32) | 0xffff0000, 8)
-  store<u64>(k + <usize>KEY_TARGET_ADDR, 0)
-  store<u64>(k + <usize>KEY_TARGET_ADDR, (<u64>targetAddr << 32) | 0xffff0000, 8)
-  store<u16>(k + <usize>KEY_CLIENT_PORT, <u16>clientPort)
-  store<u16>(k + <usize>KEY_TARGET_PORT, <u16>targetPort)
-  store<u32>(k + <usize>KEY_FAMILY, 4)
-}
-
-export const KEY_BYTES: usize = <usize>KEY_SIZE

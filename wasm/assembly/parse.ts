@@ -14,12 +14,21 @@
 // addresses are in place, so P_FAMILY != 0 means "addresses valid" whatever
 // the status (the batch path applies its passlist on that).
 //
+// A malformed TCP option is the one non-fatal status: the IP and TCP headers
+// are sound, every field is filled (P_OPT_FLAGS has OptFlag.Malformed and the
+// options before the bad one), and parseFrame returns BadTcpOption. Callers
+// that forward such packets (the batch path routes and delays them as it
+// does Ok ones, delayStore keeps them) treat it as Ok. The parsePacket export
+// reports it only when asked with ParseFlag.TcpOptionStatus; without the
+// flag it answers Ok, as it did before the status existed, so hosts that
+// test `status === Ok` keep accepting these packets.
+//
 // IPv6 later: add a parseIp6 next to parseIp4 that sets P_FAMILY 6, copies
 // the 16-byte addresses and walks the extension headers to the TCP header,
 // then calls parseTcp exactly as parseIp4 does. The dispatch in parseLink
 // already separates the two families.
 import { Status } from '../shared/status'
-import { LinkType, OptFlag } from '../shared/enums'
+import { LinkType, OptFlag, ParseFlag } from '../shared/enums'
 import {
   PARSE_OFF, PARSE_SIZE, P_STATUS, P_FAMILY, P_L3_OFF, P_IHL, P_TOT_LEN, P_CAP_LEN, P_IP_ID, P_FRAG, P_TTL,
   P_PROTO, P_TOS, P_SRC_ADDR, P_DST_ADDR, P_L4_OFF, P_SPORT, P_DPORT, P_SEQ, P_ACK, P_DOFF, P_TCP_FLAGS,
@@ -69,9 +78,19 @@ export function parseFrame (frame: usize, len: i32, linkType: i32, out: usize): 
   return st
 }
 
-/** parseFrame into PARSE_OFF. */
-export function parsePacket (off: usize, len: i32, linkType: i32): i32 {
-  return parseFrame(off, len, linkType, <usize>PARSE_OFF)
+/**
+ * parseFrame into PARSE_OFF. `flags` (ParseFlag bits; a host that passes only
+ * three arguments passes 0): without ParseFlag.TcpOptionStatus a malformed
+ * TCP option answers Ok (P_STATUS too), with it BadTcpOption.
+ */
+export function parsePacket (off: usize, len: i32, linkType: i32, flags: u32): i32 {
+  const out = <usize>PARSE_OFF
+  let st = parseFrame(off, len, linkType, out)
+  if (st == Status.BadTcpOption && (flags & ParseFlag.TcpOptionStatus) == 0) {
+    st = Status.Ok
+    store<u32>(out, <u32>st, P_STATUS)
+  }
+  return st
 }
 
 /** Link layer: finds the network header and its ethertype, then dispatches on it. */
@@ -184,7 +203,7 @@ function parseTcp (frame: usize, l4: u32, avail: u32, segLen: u32, out: usize): 
   if (doff > avail) return Status.Truncated
   store<u32>(out, l4 + doff, P_PAYLOAD_OFF)
   store<u32>(out, segLen - doff, P_PAYLOAD_LEN)
-  if (doff > TCP_HLEN) parseOptions(tcp + TCP_HLEN, tcp + doff, out)
+  if (doff > TCP_HLEN && (parseOptions(tcp + TCP_HLEN, tcp + doff, out) & OptFlag.Malformed) != 0) return Status.BadTcpOption
   return Status.Ok
 }
 
@@ -193,8 +212,9 @@ function parseTcp (frame: usize, l4: u32, avail: u32, segLen: u32, out: usize): 
  * with their RFC lengths are recorded; a known kind with another length is
  * skipped and flagged Malformed; unknown kinds are skipped by their length.
  * A length < 2 or past the header flags Malformed and ends the walk.
+ * Returns the flags it stored at P_OPT_FLAGS.
  */
-function parseOptions (p: usize, end: usize, out: usize): void {
+function parseOptions (p: usize, end: usize, out: usize): u32 {
   let flags: u32 = 0
   while (p < end) {
     const kind = <u32>load<u8>(p)
@@ -235,4 +255,5 @@ function parseOptions (p: usize, end: usize, out: usize): void {
     p += olen
   }
   store<u32>(out, flags, P_OPT_FLAGS)
+  return flags
 }

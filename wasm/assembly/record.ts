@@ -25,9 +25,12 @@ export function connSetFormat (conn: i32, dialect: i32, payload: i32): i32 {
 }
 
 /**
- * Builds the record of the IPv4/TCP packet at `ip` (capLen bytes present,
- * headers already validated by the parser) for connection `conn` and appends
- * it to OUT as [conn u32][len u16][kind u16][record].
+ * Builds the record of the IPv4/TCP packet at `ip` (capLen bytes present)
+ * for connection `conn` and appends it to OUT as [conn u32][len u16][kind u16][record].
+ * The callers pass packets the parser accepted, but the headers are checked
+ * again here before any length is derived from them: a packet whose IP or
+ * TCP header does not fit in capLen or in its tot_len gives its Status
+ * (BadIpHeader, Truncated, BadTcpHeader, BadTotalLength) and no record.
  *
  * Differences from the original, on purpose: IP options are not copied and
  * the record says IHL 5 with tot_len reduced by the option bytes, so the
@@ -35,6 +38,17 @@ export function connSetFormat (conn: i32, dialect: i32, payload: i32): i32 {
  */
 export function recordEmit (conn: i32, ip: usize, capLen: u32): i32 {
   if (<u32>conn >= <u32>CONNS_MAX) return Status.BadArgument
+  if (capLen < 20) return Status.Truncated
+  const vihl = <u32>load<u8>(ip)
+  const ihl = (vihl & 15) << 2
+  if (vihl >> 4 != 4 || ihl < 20) return Status.BadIpHeader
+  if (capLen < ihl + 20) return Status.Truncated
+  const totLen = <u32>bswap<u16>(load<u16>(ip, 2))
+  const tcp = ip + <usize>ihl
+  const doff = <u32>(load<u8>(tcp, 12) >> 4) << 2
+  if (doff < 20) return Status.BadTcpHeader
+  if (ihl + doff > capLen) return Status.Truncated
+  if (ihl + doff > totLen) return Status.BadTotalLength
   let fmt = load<u32>(<usize>CONNS_OFF + (<usize>conn << 2))
   if (fmt == 0) fmt = RecordDialect.V1
   const optionArea = fmt & 0xff
@@ -52,23 +66,18 @@ export function recordEmit (conn: i32, ip: usize, capLen: u32): i32 {
   store<u16>(e, <u16>OutKind.Record, 6)
   memory.fill(rec, 0, entry - <usize>OUT_ENTRY_HEADER)
 
-  const ihl = <u32>(load<u8>(ip) & 15) << 2
-  const totLen = <u32>bswap<u16>(load<u16>(ip, 2))
   memory.copy(rec, ip, 20)
   if (ihl > 20) {
     store<u8>(rec, 0x45)
     store<u16>(rec, bswap<u16>(<u16>(totLen - (ihl - 20))), 2)
   }
-  const tcp = ip + <usize>ihl
-  const doff = <u32>(load<u8>(tcp, 12) >> 4) << 2
   // The TCP header, options included, up to the record's options area.
   let copy = doff
   if (copy > 20 + optionArea) copy = 20 + optionArea
-  if (ihl + copy > capLen) copy = capLen > ihl ? capLen - ihl : 0
   memory.copy(rec + 20, tcp, <usize>copy)
   // Payload records: 1..128 payload bytes right after the TCP header.
   if (withPayload) {
-    const plen = totLen - ihl - doff
+    const plen = totLen - ihl - doff // checked above: no wrap
     if (plen >= 1 && plen <= <u32>RECORD_PAYLOAD_MAX && ihl + doff + plen <= capLen && 20 + doff + plen <= size) {
       memory.copy(rec + 20 + <usize>doff, tcp + <usize>doff, <usize>plen)
     }

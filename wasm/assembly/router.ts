@@ -1,41 +1,57 @@
-// The router (INTERCEPT.md §6): an exact hash map from the 36 compared key
-// bytes (client address, target address, both ports) to a control-connection
-// id, with an LRU cap and an idle timeout. Everything lives in the arena at
-// `base`; no allocation.
+// The router (INTERCEPT.md §6): an exact hash map from the 37 compared key
+// bytes (client address, target address, both ports, family) to a
+// control-connection id, with an LRU cap and an idle timeout. Everything
+// lives in the arena at `base`; no allocation.
 //
 // Arena layout (all pointers are absolute u32 addresses, 0 = none):
 //   [base, base + B)        bucket heads, one u32 entry pointer per bucket
 //                           (B = buckets * 4 rounded up to 64: base is page
 //                           aligned, so every entry fills one cache line)
-//   [base + B, ... + 64*M)  the entry pool, M = maxRoutes entries of 64 bytes:
-//     +0  36 bytes  key (DNAT mode: target address stored as zero)
-//     +36 i32       conn
+//   then the entry pool, M = maxRoutes entries of 64 bytes:
+//     +0  36 bytes  key addresses and ports (DNAT mode: target address stored as zero)
+//     +36 u8        key family
+//     +37 u8        zero
+//     +38 u16       conn (a control-connection id, < CONNS_MAX)
 //     +40 u32       last use (host ms clock)
 //     +44 u32       keyHash of the (normalised) key
 //     +48 u32       next entry in the bucket chain
 //     +52 u32       previous entry in the bucket chain (0: the bucket holds it)
 //     +56 u32       LRU: the next older entry (0: this is the oldest)
 //     +60 u32       LRU: the next newer entry (0: this is the newest); free-list link when free
+//   then M connection links of 8 bytes, one per entry (entry i, link i):
+//     +0  u32       next entry of the same conn (0: the last)
+//     +4  u32       previous entry of the same conn (0: the conn's head holds it)
+//   then CONNS_MAX u32 heads: the first entry of each conn id (0: none)
 //
 // Entries never used yet are handed out by a bump pointer; removed entries go
 // to a free list. The LRU list runs oldest → newest; every add and every hit
 // moves the entry to the newest end, so with a monotonic clock the list is
-// also ordered by last use and idle expiry pops from the oldest end.
+// also ordered by last use and idle expiry pops from the oldest end. The
+// per-connection lists let routerDeleteConn remove a closed connection's
+// routes in time proportional to their number; every removal (delete,
+// expiry, eviction) and every add that moves a route to another connection
+// keeps them in step. The links sit outside the entries so that a lookup
+// still touches one cache line.
 import { Status } from '../shared/status'
 import { KEY_OFF, KEY_SIZE, CONNS_MAX } from '../shared/layout'
 import { Counter } from '../shared/enums'
-import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyCopy36 } from './keys'
+import { keyHash, keyHashNoTarget, keyEquals, keyEqualsNoTarget, keyStore } from './keys'
 import { count, gaugeSet } from './counters'
 import { modeSetDnat, arenaReset, regionReadable, regionWritable } from './mode'
 
 const ENTRY_SIZE: usize = 64
-const E_CONN = 36
+const E_CONN = 38
 const E_LAST = 40
 const E_HASH = 44
 const E_NEXT = 48
 const E_PREV = 52
 const E_OLDER = 56
 const E_NEWER = 60
+const LINK_SIZE: usize = 8
+const L_NEXT = 0
+const L_PREV = 4
+// E_CONN is a u16: every conn id (< CONNS_MAX) must fit in it.
+if (CONNS_MAX > 65536) ERROR('router entries keep the conn id in 16 bits; widen E_CONN for CONNS_MAX > 65536')
 
 let ready = false
 let dnat = false
@@ -47,6 +63,9 @@ let freeHead: usize = 0
 let oldest: usize = 0
 let newest: usize = 0
 let live: u32 = 0
+let poolBase: usize = 0
+let linksBase: usize = 0
+let headsBase: usize = 0
 /** An entry is stale when (now - last) > idleMax; 0xffffffff when there is no timeout. */
 let idleMax: u32 = 0xffffffff
 
@@ -57,7 +76,7 @@ let idleMax: u32 = 0xffffffff
 
 /** Bytes the router needs in the arena for `buckets` buckets and `maxRoutes` entries (saturates at 4 GiB − 1). */
 export function routerBytes (buckets: u32, maxRoutes: u32): usize {
-  const total = bucketsSize(buckets) + <u64>maxRoutes * <u64>ENTRY_SIZE
+  const total = bucketsSize(buckets) + <u64>maxRoutes * <u64>(ENTRY_SIZE + LINK_SIZE) + (<u64>CONNS_MAX << 2)
   return total > <u64>0xffffffff ? <usize>0xffffffff : <usize>total
 }
 
@@ -69,13 +88,16 @@ export function routerSetup (base: usize, buckets: u32, maxRoutes: u32, timeoutM
   bucketsPtr = base
   nBuckets = <u64>buckets
   bump = base + <usize>bucketsSize(buckets)
+  poolBase = bump
   poolEnd = bump + <usize>maxRoutes * ENTRY_SIZE
+  linksBase = poolEnd
+  headsBase = linksBase + <usize>maxRoutes * LINK_SIZE
   freeHead = 0
   oldest = 0
   newest = 0
   live = 0
   idleMax = timeoutMs == 0 ? 0xffffffff : timeoutMs
-  arenaReset(base, poolEnd)
+  arenaReset(base, headsBase + (<usize>CONNS_MAX << 2))
   gaugeSet(Counter.Routes, 0)
 }
 
@@ -128,8 +150,38 @@ export function routerSetup (base: usize, buckets: u32, maxRoutes: u32, timeoutM
   }
 }
 
-/** Unlinks e from its chain and the LRU list and frees it. Does not count. */
+@inline function linkOf (e: usize): usize {
+  return linksBase + ((e - poolBase) >> 3) // ENTRY_SIZE / LINK_SIZE = 8
+}
+
+@inline function headOf (conn: u32): usize {
+  return headsBase + (<usize>conn << 2)
+}
+
+/** Puts e (whose E_CONN is set) at the head of its connection's list. */
+function connPush (e: usize): void {
+  const slot = headOf(<u32>load<u16>(e, E_CONN))
+  const head = <usize>load<u32>(slot)
+  const l = linkOf(e)
+  store<u32>(l, <u32>head, L_NEXT)
+  store<u32>(l, 0, L_PREV)
+  if (head != 0) store<u32>(linkOf(head), <u32>e, L_PREV)
+  store<u32>(slot, <u32>e)
+}
+
+/** Takes e out of its connection's list (E_CONN must still be the conn it is listed under). */
+function connUnlink (e: usize): void {
+  const l = linkOf(e)
+  const next = <usize>load<u32>(l, L_NEXT)
+  const prev = <usize>load<u32>(l, L_PREV)
+  if (prev != 0) store<u32>(linkOf(prev), <u32>next, L_NEXT)
+  else store<u32>(headOf(<u32>load<u16>(e, E_CONN)), <u32>next)
+  if (next != 0) store<u32>(linkOf(next), <u32>prev, L_PREV)
+}
+
+/** Unlinks e from its chain, its connection's list and the LRU list and frees it. Does not count. */
 function removeEntry (e: usize): void {
+  connUnlink(e)
   const next = <usize>load<u32>(e, E_NEXT)
   const prev = <usize>load<u32>(e, E_PREV)
   if (prev != 0) store<u32>(prev, <u32>next, E_NEXT)
@@ -171,7 +223,7 @@ function takeEntry (now: u32): usize {
     return -1
   }
   touch(e, now)
-  return load<i32>(e, E_CONN)
+  return <i32>load<u16>(e, E_CONN)
 }
 
 // ---- internal API (batch.ts) --------------------------------------------------------
@@ -185,7 +237,7 @@ export function routerAddKey (k: usize, conn: i32, now: u32): i32 {
   let e = find(k, h, dn)
   if (e == 0) {
     e = takeEntry(now)
-    keyCopy36(e, k, dn)
+    keyStore(e, k, dn)
     store<u32>(e, h, E_HASH)
     const slot = bucketOf(h)
     const head = <usize>load<u32>(slot)
@@ -195,12 +247,18 @@ export function routerAddKey (k: usize, conn: i32, now: u32): i32 {
     store<u32>(slot, <u32>e)
     store<u32>(e, now, E_LAST)
     lruPushNewest(e)
+    store<u16>(e, <u16>conn, E_CONN)
+    connPush(e)
     live++
     gaugeSet(Counter.Routes, live)
   } else {
     touch(e, now)
+    if (<i32>load<u16>(e, E_CONN) != conn) {
+      connUnlink(e)
+      store<u16>(e, <u16>conn, E_CONN)
+      connPush(e)
+    }
   }
-  store<i32>(e, conn, E_CONN)
   count(Counter.RouterAdds)
   return Status.Ok
 }
@@ -237,18 +295,16 @@ export function routerDelete (): i32 {
   return Status.Ok
 }
 
-/** Removes every route of connection `conn` (it closed); returns how many. O(live routes). */
+/** Removes every route of connection `conn` (it closed); returns how many. O(routes of conn). */
 export function routerDeleteConn (conn: i32): i32 {
-  if (!ready) return 0
+  if (!ready || <u32>conn >= <u32>CONNS_MAX) return 0
   let n: i32 = 0
-  let e = oldest
+  let e = <usize>load<u32>(headOf(<u32>conn))
   while (e != 0) {
-    const newer = <usize>load<u32>(e, E_NEWER)
-    if (load<i32>(e, E_CONN) == conn) {
-      removeEntry(e)
-      n++
-    }
-    e = newer
+    const next = <usize>load<u32>(linkOf(e), L_NEXT)
+    removeEntry(e)
+    n++
+    e = next
   }
   if (n != 0) {
     count(Counter.RouterDeletes, <u64>n)
@@ -308,7 +364,7 @@ export function routerExpire (now: u32): i32 {
         }
       } else {
         touch(e, now)
-        conn = load<i32>(e, E_CONN)
+        conn = <i32>load<u16>(e, E_CONN)
         hits++
       }
     }

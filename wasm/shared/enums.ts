@@ -34,6 +34,15 @@ export enum OptFlag {
   Malformed = 16,
 }
 
+/** Bits of parsePacket's `flags` argument. */
+export enum ParseFlag {
+  /**
+   * Answer BadTcpOption (instead of Ok) for a packet whose only fault is a
+   * malformed TCP option. Every field is filled either way.
+   */
+  TcpOptionStatus = 1,
+}
+
 /** Verdict bytes written per descriptor by the batch call. */
 export enum Verdict {
   Drop = 0,
@@ -74,6 +83,7 @@ export enum Counter {
   NotTcp = 22,
   Fragments = 23,
   OutOverflow = 24, //      records lost because OUT was full
+  BadTcpOptions = 25, //    responses with a malformed TCP option (routed or delayed all the same)
 }
 
 /** Record dialects: the options-area length E of PROTOCOL.md §3.1. */

@@ -18,7 +18,7 @@ export const KEY_CLIENT_ADDR = 0 //   16 bytes, network order
 export const KEY_TARGET_ADDR = 16 //  16 bytes, network order
 export const KEY_CLIENT_PORT = 32 //  u16, host order
 export const KEY_TARGET_PORT = 34 //  u16, host order
-export const KEY_FAMILY = 36 //       u8: 4 or 6
+export const KEY_FAMILY = 36 //       u8: 4 or 6 (compared with the rest; bytes 37..39 are padding)
 // a key in a batch (routerLookupBatch) uses the same 40-byte form
 /** Key scratch of the batch classifier (the host's KEY_OFF is left alone). */
 export const BATCH_KEY_OFF = KEY_OFF + 64

@@ -18,7 +18,12 @@ export enum Status {
   NotTcp = 7,
   /** TCP data offset < 5. */
   BadTcpHeader = 8,
-  /** A TCP option runs past the header (the fixed fields are still valid). */
+  /**
+   * A TCP option is malformed (a length < 2, past the header, or wrong for a
+   * known kind). Not fatal: every field is filled, OptFlag.Malformed is set,
+   * and the packet is routed like an Ok one. parsePacket answers it only
+   * when asked (ParseFlag.TcpOptionStatus).
+   */
   BadTcpOption = 9,
   /** An offset/length pair passed by the host lies outside its region. */
   BadRegion = 10,

@@ -1,8 +1,9 @@
 import { expect } from 'chai'
-import { LinkType, Verdict, Status, MAX_BATCH, DESC_OFF, FRAMES_OFF, FRAMES_SIZE } from '@tcpcopy/wasm'
+import { LinkType, Verdict, Status, MAX_BATCH, DESC_OFF, FRAMES_OFF, FRAMES_SIZE, PASSLIST_OFF, KEY_SIZE } from '@tcpcopy/wasm'
 import { createCore, type Core, type RouteKey } from './core.js'
-import { instantiateCoreSync } from './loader.js'
+import { instantiateCoreSync, seedWords } from './loader.js'
 import { ipv4Tcp, concat, hex, ETH_HEADER, ETH_VLAN_HEADER, V3_SYN_ACK, V4_DATA } from './packet-fixtures.js'
+import { BUILDS } from './router-helpers.js'
 
 const SYN = 0x02
 const ACK = 0x10
@@ -29,9 +30,9 @@ function drain (core: Core): Array<[number, Uint8Array]> {
   return out
 }
 
-describe('batch classification', () => {
+for (const [build, debug] of BUILDS) describe(`batch classification (${build})`, () => {
   let core: Core
-  beforeEach(() => { core = createCore({ hashSize: 1024, maxRoutes: 4096, delayTotal: 256 }) })
+  beforeEach(() => { core = createCore({ hashSize: 1024, maxRoutes: 4096, delayTotal: 256, debug }) })
 
   it('sends the record of a routed response to its connection and drops the packet', () => {
     core.routerAdd(KEY, 7, 1)
@@ -84,6 +85,94 @@ describe('batch classification', () => {
     expect(core.counters().Passed).to.equal(1)
   })
 
+  it('accepts a passlisted response whatever the parser found wrong after the addresses, and drops it otherwise', () => {
+    const PASS = [10, 0, 0, 9]
+    const OTHER = [10, 0, 0, 8]
+    const broken: Array<[string, (dst: number[]) => Uint8Array, string]> = [
+      ['tot_len below the IP header', (dst) => ipv4Tcp({ dst, totLen: 12 }), 'Malformed'],
+      ['tot_len below the TCP header', (dst) => ipv4Tcp({ dst, totLen: 30 }), 'Malformed'],
+      ['doff past tot_len', (dst) => ipv4Tcp({ dst, doffWords: 15 }), 'Malformed'],
+      ['doff below 5', (dst) => ipv4Tcp({ dst, doffWords: 3 }), 'Malformed'],
+      ['IP options past the bytes', (dst) => ipv4Tcp({ dst, ipOptions: new Uint8Array(40) }).subarray(0, 30), 'Malformed'],
+      ['cut inside the TCP header', (dst) => ipv4Tcp({ dst }).subarray(0, 30), 'Malformed'],
+      ['a fragment', (dst) => ipv4Tcp({ dst, frag: 0x2000 }), 'Fragments'],
+      ['not TCP', (dst) => ipv4Tcp({ dst, protocol: 17 }), 'NotTcp'],
+      ['a malformed TCP option', (dst) => ipv4Tcp({ dst, tcpOptions: hex`fe 01 00 00` }), 'BadTcpOptions']
+    ]
+    core.setPasslist([0x0a000009])
+    for (const [name, make, counter] of broken) {
+      const before = core.counters()
+      const verdicts = core.processFrames([make(PASS), make(OTHER)], LinkType.Raw, 1)
+      expect(Array.from(verdicts), name).to.deep.equal([Verdict.Accept, Verdict.Drop])
+      const after = core.counters()
+      expect(after.Passed - before.Passed, name).to.equal(1)
+      expect(after[counter as 'Malformed'] - before[counter as 'Malformed'], `${name}: ${counter}`).to.equal(1)
+    }
+    // without the addresses there is nothing to match: dropped even when the bytes would name a passlisted address
+    const noAddresses = [ipv4Tcp({ dst: PASS }).subarray(0, 19), ipv4Tcp({ dst: PASS }).map((b, i) => i === 0 ? 0x44 : b)]
+    expect(Array.from(core.processFrames(noAddresses, LinkType.Raw, 1))).to.deep.equal([Verdict.Drop, Verdict.Drop])
+  })
+
+  it('routes a response with a malformed TCP option like any other, options copied as they came', () => {
+    core.routerAdd(KEY, 7, 1)
+    const bad = ipv4Tcp({ flags: ACK, tcpOptions: hex`02 04 05 b4  fe 01 00 00` })
+    const verdicts = core.processFrames([bad], LinkType.Raw, 2)
+    expect(Array.from(verdicts)).to.deep.equal([Verdict.Drop])
+    const out = drain(core)
+    expect(out.map(([c]) => c)).to.deep.equal([7])
+    expect(Array.from(out[0]![1].subarray(40, 48))).to.deep.equal([0x02, 0x04, 0x05, 0xb4, 0xfe, 0x01, 0x00, 0x00])
+    const c = core.counters()
+    expect([c.Routed, c.BadTcpOptions, c.Malformed]).to.deep.equal([1, 1, 0])
+  })
+
+  it('delays a SYN-ACK with a malformed TCP option and delivers it on CLIENT_ADD', () => {
+    const bad = ipv4Tcp({ flags: SYN | ACK, tcpOptions: hex`03 02 07 00` }) // window scale with length 2
+    core.processFrames([bad], LinkType.Raw, 1)
+    expect(core.counters().Delayed).to.equal(1)
+    core.clientAdd(KEY, 4, 2)
+    expect(drain(core).map(([c]) => c)).to.deep.equal([4])
+  })
+
+  it('empties the passlist when the core is initialised again', () => {
+    core.setPasslist([CLIENT])
+    expect(Array.from(core.processFrames([V3_SYN_ACK], LinkType.Raw, 1))).to.deep.equal([Verdict.Accept])
+    const [lo, hi] = seedWords(core.raw.hashSeed)
+    expect(core.exports.coreInit(64, 64, 0, 0, 64, 4, 64, 30000, lo, hi)).to.equal(Status.Ok)
+    // a host preparing its next list writes the addresses before it commits them: not yet in force
+    core.view.setUint32(PASSLIST_OFF + 16 + 8, 0xffff0000, true)
+    core.view.setUint32(PASSLIST_OFF + 16 + 12, CLIENT, false)
+    expect(core.view.getUint32(PASSLIST_OFF, true)).to.equal(0)
+    expect(Array.from(core.processFrames([V3_SYN_ACK], LinkType.Raw, 2))).to.deep.equal([Verdict.Drop])
+    expect(core.counters().Passed).to.equal(0)
+    core.setPasslist([CLIENT])
+    expect(Array.from(core.processFrames([V3_SYN_ACK], LinkType.Raw, 3))).to.deep.equal([Verdict.Accept])
+  })
+
+  it('does not route an IPv4 response by a family-6 route over the same IPv4-mapped addresses', () => {
+    const mapped = (ip: number): Uint8Array => {
+      const a = new Uint8Array(16)
+      a.set([0xff, 0xff, ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255], 10)
+      return a
+    }
+    core.routerAdd({ ...KEY, clientIp: mapped(CLIENT), targetIp: mapped(TARGET) }, 3, 1)
+    core.processFrames([V3_SYN_ACK], LinkType.Raw, 2)
+    expect(drain(core)).to.have.length(0)
+    expect(core.counters().Delayed).to.equal(1)
+    core.routerAdd(KEY, 5, 3)
+    core.processFrames([V3_SYN_ACK], LinkType.Raw, 4)
+    expect(drain(core).map(([c]) => c)).to.deep.equal([5])
+  })
+
+  it('looks many keys up in one call through routerLookupMany and routerLookupBatchAt', () => {
+    core.routerAdd(KEY, 1, 1)
+    core.routerAdd({ ...KEY, clientPort: 40001 }, 2, 1)
+    const got = core.routerLookupMany([KEY, { ...KEY, clientPort: 40002 }, { ...KEY, clientPort: 40001 }], 2)
+    expect(Array.from(got)).to.deep.equal([1, -1, 2])
+    expect(core.counters().RouterHits).to.equal(2)
+    expect(() => core.routerLookupBatchAt(FRAMES_OFF, 1, 0, 3)).to.throw().with.property('code', 'TC_ERR_CORE_BAD_REGION')
+    expect(() => core.routerLookupBatchAt(FRAMES_OFF, 2, FRAMES_OFF + KEY_SIZE, 3)).to.throw().with.property('code', 'TC_ERR_CORE_BAD_REGION')
+  })
+
   it('accepts a non-TCP packet to a passlisted destination and drops it otherwise', () => {
     const udp = ipv4Tcp({ protocol: 17, dst: [10, 0, 0, 9] })
     const udp2 = ipv4Tcp({ protocol: 17, dst: [10, 0, 0, 8] })
@@ -125,7 +214,7 @@ describe('batch classification', () => {
   })
 
   it('ignores the target IP in DNAT mode', () => {
-    const dnat = createCore({ hashSize: 64, maxRoutes: 64, dnat: true })
+    const dnat = createCore({ hashSize: 64, maxRoutes: 64, dnat: true, debug })
     dnat.routerAdd({ ...KEY, targetIp: 0x0a0a0a0a }, 5, 1)
     dnat.processFrames([V3_SYN_ACK], LinkType.Raw, 2)
     expect(drain(dnat).map(([c]) => c)).to.deep.equal([5])
@@ -185,7 +274,7 @@ describe('batch classification', () => {
   })
 
   it('refuses to classify before the core is initialised', () => {
-    const raw = instantiateCoreSync()
+    const raw = instantiateCoreSync({ debug })
     expect(raw.exports.batchProcess(1, LinkType.Raw, 0)).to.equal(Status.NotInitialised)
     expect(raw.exports.routeClientAdd(1, 0)).to.equal(Status.NotInitialised)
   })

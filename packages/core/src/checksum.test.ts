@@ -1,7 +1,9 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
-import { FRAMES_OFF, Status } from '@tcpcopy/wasm'
+import { FRAMES_OFF, Status, REGION_BASE, ARENA_BASE, TX_OFF } from '@tcpcopy/wasm'
 import { instantiateCoreSync, type RawCore } from './loader.js'
+import { createCore } from './core.js'
+import { TestCore, keyV4, BUILDS } from './router-helpers.js'
 import {
   hex, concat, inetChecksum, ipv4Tcp, put, take, refIpChecksum, refTcpChecksum, V3_SYN_ACK, V4_DATA
 } from './packet-fixtures.js'
@@ -299,6 +301,76 @@ describe('checksums', () => {
       const at = put(core, ip)
       expect(core.exports.tcpRewritePort(at, ip.length, 0, 1234)).to.equal(Status.Ok)
       expect(core.exports.tcpChecksumVerify(at, ip.length)).to.equal(1)
+    })
+  })
+
+  for (const [build, debug] of BUILDS) {
+    describe(`ipRewriteAddr and tcpRewritePort on regions the core must not write (${build})`, () => {
+      let t: TestCore
+      const KEY = keyV4('192.168.1.10', 40000, '10.0.0.2', 8080)
+      beforeEach(() => {
+        t = new TestCore(debug)
+        expect(t.init({ buckets: 16, maxRoutes: 16, delayTotal: 16 })).to.equal(Status.Ok)
+        expect(t.add(KEY, 3, 0)).to.equal(Status.Ok)
+      })
+
+      /** Puts V3 at `at`, tries both rewrites, checks the bytes are as they were, restores what was there. */
+      function refused (at: number): void {
+        const saved = t.u8.slice(at, at + 60)
+        t.u8.set(V3_SYN_ACK, at)
+        expect(t.x.ipRewriteAddr(at, 60, 0, 0x01020304), `address at ${at}`).to.equal(Status.BadRegion)
+        expect(t.x.tcpRewritePort(at, 60, 1, 1), `port at ${at}`).to.equal(Status.BadRegion)
+        expect(t.u8.slice(at, at + 60), `bytes at ${at}`).to.deep.equal(V3_SYN_ACK)
+        t.u8.set(saved, at)
+      }
+
+      it('refuses with BadRegion, writing nothing, a packet over the static data', () => {
+        refused(0)
+        refused(REGION_BASE - 60)
+        refused(REGION_BASE - 30) // straddles the end of the static data
+      })
+
+      it('refuses with BadRegion, writing nothing, a packet over the router or delay tables', () => {
+        const arenaEnd = ARENA_BASE + t.x.coreArenaBytes()
+        for (const at of [ARENA_BASE, ARENA_BASE - 30, ARENA_BASE + 4096, arenaEnd - 60, arenaEnd - 30]) refused(at)
+        expect(t.lookup(KEY, 1)).to.equal(3)
+      })
+
+      it('rewrites a packet in FRAMES, in TX and past the tables', () => {
+        const arenaEnd = ARENA_BASE + t.x.coreArenaBytes()
+        const spots = [FRAMES_OFF, TX_OFF]
+        if (t.raw.memory.buffer.byteLength >= arenaEnd + 60) spots.push(arenaEnd)
+        for (const at of spots) {
+          t.u8.set(V3_SYN_ACK, at)
+          expect(t.x.ipRewriteAddr(at, 60, 0, 0x01020304), `at ${at}`).to.equal(Status.Ok)
+          expect(t.x.tcpRewritePort(at, 60, 1, 1), `at ${at}`).to.equal(Status.Ok)
+          expect(t.x.tcpChecksumVerify(at, 60), `at ${at}`).to.equal(1)
+        }
+      })
+    })
+  }
+
+  describe('Core checksum and rewrite wrappers', () => {
+    it('compute, verify and rewrite a packet in place, and throw a CoreError on bad input', () => {
+      const c = createCore({ hashSize: 16, maxRoutes: 16, delayTotal: 16 })
+      const at = FRAMES_OFF + 100
+      c.bytes.set(V4_DATA, at)
+      expect(c.ipChecksum(at, 20)).to.equal(0x0b92)
+      expect(c.tcpChecksum(at, V4_DATA.length)).to.equal(0xd56b)
+      expect([c.ipChecksumOk(at, 20), c.tcpChecksumOk(at, V4_DATA.length)]).to.deep.equal([true, true])
+      c.rewriteAddress(at, V4_DATA.length, 'dst', 0xc0a8010a)
+      c.rewritePort(at, V4_DATA.length, 'src', 80)
+      expect(Array.from(c.bytes.subarray(at + 16, at + 22))).to.deep.equal([192, 168, 1, 10, 0, 80])
+      expect([c.ipChecksumOk(at, 20), c.tcpChecksumOk(at, V4_DATA.length)]).to.deep.equal([true, true])
+      c.bytes[at + 30] = c.bytes[at + 30]! ^ 1
+      expect(c.tcpChecksumOk(at, V4_DATA.length)).to.equal(false)
+      expect(() => c.rewriteAddress(0, 60, 'src', 1)).to.throw().with.property('code', 'TC_ERR_CORE_BAD_REGION')
+      expect(() => c.rewritePort(at, 30, 'dst', 1)).to.throw().with.property('code', 'TC_ERR_CORE_TRUNCATED')
+      expect(() => c.ipChecksum(at, 19)).to.throw().with.property('code', 'TC_ERR_CORE_BAD_ARGUMENT')
+      expect(() => c.tcpChecksum(at, 39)).to.throw().with.property('code', 'TC_ERR_CORE_TRUNCATED')
+      expect(() => c.tcpChecksum(c.bytes.length - 10, 60)).to.throw().with.property('code', 'TC_ERR_CORE_BAD_REGION')
+      c.bytes[at] = 0x65
+      expect(() => c.tcpChecksum(at, V4_DATA.length)).to.throw().with.property('code', 'TC_ERR_CORE_BAD_IP_HEADER')
     })
   })
 })

@@ -1,9 +1,9 @@
 // Typed bindings over the raw WASM exports. Every non-Ok status becomes a
 // CoreError here, and nowhere else.
 import * as L from '@tcpcopy/wasm'
-import { Status, Counter, LinkType, RecordDialect, Verdict } from '@tcpcopy/wasm'
+import { Status, Counter, LinkType, RecordDialect, Verdict, ParseFlag, OptFlag } from '@tcpcopy/wasm'
 import { ConfigError } from '@tcpcopy/interface'
-import { instantiateCoreSync, instantiateCore, type LoadOptions, type RawCore } from './loader.js'
+import { instantiateCoreSync, instantiateCore, seedWords, type LoadOptions, type RawCore } from './loader.js'
 import { toCoreError } from './errors.js'
 
 /** An IPv4 address as a host-order u32, or a 16-byte address (IPv6, or IPv4-mapped). */
@@ -100,8 +100,9 @@ export class Core {
         throw new ConfigError(`core option ${name} must be an integer ${min}..${max}, got ${String(value)}`, 'TC_ERR_CONFIG_CORE')
       }
     }
+    const [seedLo, seedHi] = seedWords(raw.hashSeed)
     const st = raw.exports.coreInit(o.hashSize, o.maxRoutes, o.routeTimeoutSec * 1000, o.dnat ? 1 : 0,
-      o.hashSize, o.delayPerKey, o.delayTotal, o.delayExpireSec * 1000)
+      o.hashSize, o.delayPerKey, o.delayTotal, o.delayExpireSec * 1000, seedLo, seedHi)
     if (st !== Status.Ok) throw toCoreError(st, 'coreInit')
     // The memory grew in coreInit and never grows again: the views stay valid.
     this.#u8 = new Uint8Array(raw.memory.buffer)
@@ -170,11 +171,48 @@ export class Core {
   /** Removes every route of a closed connection; returns how many. */
   routerDeleteConn (conn: number): number { return this.raw.exports.routerDeleteConn(conn) }
 
+  /**
+   * Looks up n 40-byte keys already placed at keysOff and writes n i32
+   * connection ids (-1 for a miss) at outOff, as n routerLookup calls would.
+   * The output may overwrite the keys in place; a region outside the memory,
+   * over the static data or the tables is a CoreError (TC_ERR_CORE_BAD_REGION).
+   */
+  routerLookupBatchAt (keysOff: number, n: number, outOff: number, now: number): void {
+    const st = this.raw.exports.routerLookupBatch(keysOff, n, outOff, now >>> 0)
+    if (st !== Status.Ok) throw toCoreError(st, 'routerLookupBatch')
+  }
+
+  /** The connection of each key (or -1), looked up in one call with the keys placed in FRAMES. */
+  routerLookupMany (keys: RouteKey[], now: number): Int32Array {
+    const max = Math.floor(L.FRAMES_SIZE / L.KEY_SIZE)
+    if (keys.length > max) throw new ConfigError(`one lookup batch holds at most ${max} keys, got ${keys.length}`, 'TC_ERR_CONFIG_BATCH')
+    keys.forEach((k, i) => this.writeKey(k, L.FRAMES_OFF + i * L.KEY_SIZE))
+    this.routerLookupBatchAt(L.FRAMES_OFF, keys.length, L.FRAMES_OFF, now)
+    return new Int32Array(this.raw.memory.buffer.slice(L.FRAMES_OFF, L.FRAMES_OFF + keys.length * 4))
+  }
+
   /** Removes routes idle longer than the timeout; returns how many. */
   routerExpire (now: number): number { return this.raw.exports.routerExpire(now >>> 0) }
 
   /** Drops delay-table keys past their life; returns how many records went. */
   delayExpire (now: number): number { return this.raw.exports.delayExpire(now >>> 0) }
+
+  /**
+   * Holds a copy of the IPv4 packet (copied into FRAMES) under `key` until
+   * its CLIENT_ADD, as the batch path does with a SYN or RST that beats its
+   * route. False when the key already holds as many records as allowed; a
+   * packet the parser refuses (not an unfragmented IPv4/TCP packet with its
+   * headers inside the bytes and tot_len) is a CoreError.
+   */
+  delayStore (key: RouteKey, packet: Uint8Array, now: number): boolean {
+    if (packet.length > L.FRAMES_SIZE) throw new ConfigError(`a packet to delay must be at most ${L.FRAMES_SIZE} bytes, got ${packet.length}`, 'TC_ERR_CONFIG_BATCH')
+    this.#u8.set(packet, L.FRAMES_OFF)
+    this.writeKey(key)
+    const st = this.raw.exports.delayStore(L.FRAMES_OFF, packet.length, now >>> 0)
+    if (st === Status.CapReached) return false
+    if (st !== Status.Ok) throw toCoreError(st, 'delayStore')
+    return true
+  }
 
   /**
    * CLIENT_ADD: adds the route and appends the key's delayed SYN/RST records
@@ -255,11 +293,16 @@ export class Core {
 
   // ---- parsing and checksums --------------------------------------------------
 
-  /** Parses one frame (copied into FRAMES) and returns its fields and status. */
+  /**
+   * Parses one frame (copied into FRAMES) and returns its fields and status.
+   * A malformed TCP option gives Status.BadTcpOption with every field filled
+   * (optionFlags has OptFlag.Malformed): a caller that forwards such packets
+   * treats it as Ok (see parseUsable).
+   */
   parse (frame: Uint8Array, linkType: LinkType): ParsedPacket {
     const len = Math.min(frame.length, L.FRAMES_SIZE)
     this.#u8.set(frame.subarray(0, len), L.FRAMES_OFF)
-    this.raw.exports.parsePacket(L.FRAMES_OFF, len, linkType)
+    this.raw.exports.parsePacket(L.FRAMES_OFF, len, linkType, ParseFlag.TcpOptionStatus)
     return this.readParsed(L.PARSE_OFF)
   }
 
@@ -302,6 +345,56 @@ export class Core {
     }
   }
 
+  // ---- checksums and in-place rewrites (the packet at [ipOff, ipOff+ipLen)) --------
+
+  /** The value the IPv4 header checksum field should hold (the field itself is skipped); ihl 20..60. */
+  ipChecksum (ipOff: number, ihl: number): number {
+    this.#checkRange(ipOff, ihl, 'ipChecksumCompute')
+    if (ihl < 20 || ihl > 60) throw toCoreError(Status.BadArgument, 'ipChecksumCompute')
+    return this.raw.exports.ipChecksumCompute(ipOff, ihl)
+  }
+
+  /** True when the IPv4 header checksum is right. */
+  ipChecksumOk (ipOff: number, ihl: number): boolean {
+    this.#checkRange(ipOff, ihl, 'ipChecksumVerify')
+    return this.raw.exports.ipChecksumVerify(ipOff, ihl) === 1
+  }
+
+  /** The value the TCP checksum field should hold (pseudo-header included, the field skipped). */
+  tcpChecksum (ipOff: number, ipLen: number): number {
+    this.#checkRange(ipOff, ipLen, 'tcpChecksumCompute')
+    if (ipLen < 20) throw toCoreError(Status.Truncated, 'tcpChecksumCompute')
+    const vihl = this.#u8[ipOff]!
+    const ihl = (vihl & 15) * 4
+    if (vihl >> 4 !== 4 || ihl < 20) throw toCoreError(Status.BadIpHeader, 'tcpChecksumCompute')
+    if (ipLen - ihl < 20 || ipLen - ihl > 0xffff) throw toCoreError(Status.Truncated, 'tcpChecksumCompute')
+    return this.raw.exports.tcpChecksumCompute(ipOff, ipLen)
+  }
+
+  /** True when the TCP checksum of the IPv4 packet is right. */
+  tcpChecksumOk (ipOff: number, ipLen: number): boolean {
+    this.#checkRange(ipOff, ipLen, 'tcpChecksumVerify')
+    return this.raw.exports.tcpChecksumVerify(ipOff, ipLen) === 1
+  }
+
+  /** Rewrites the source or destination IPv4 address (host-order u32) and fixes the IP and TCP checksums. */
+  rewriteAddress (ipOff: number, ipLen: number, which: 'src' | 'dst', addr: number): void {
+    const st = this.raw.exports.ipRewriteAddr(ipOff, ipLen, which === 'src' ? 0 : 1, addr >>> 0)
+    if (st !== Status.Ok) throw toCoreError(st, 'ipRewriteAddr')
+  }
+
+  /** Rewrites the source or destination TCP port and fixes the TCP checksum. */
+  rewritePort (ipOff: number, ipLen: number, which: 'src' | 'dst', port: number): void {
+    const st = this.raw.exports.tcpRewritePort(ipOff, ipLen, which === 'src' ? 0 : 1, port)
+    if (st !== Status.Ok) throw toCoreError(st, 'tcpRewritePort')
+  }
+
+  #checkRange (off: number, len: number, op: string): void {
+    if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len < 0 || off + len > this.#u8.length) {
+      throw toCoreError(Status.BadRegion, op)
+    }
+  }
+
   // ---- statistics --------------------------------------------------------------
 
   counter (c: Counter): number {
@@ -325,4 +418,9 @@ export async function createCoreAsync (options: CoreOptions = {}): Promise<Core>
   return new Core(await instantiateCore(options), options)
 }
 
-export { Status, Counter, LinkType, RecordDialect, Verdict }
+/** True for a parse status whose fields are all usable: Ok, or BadTcpOption (only an option was bad). */
+export function parseUsable (status: number): boolean {
+  return status === Status.Ok || status === Status.BadTcpOption
+}
+
+export { Status, Counter, LinkType, RecordDialect, Verdict, ParseFlag, OptFlag }

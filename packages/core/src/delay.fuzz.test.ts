@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
 import { Status, Counter, FRAMES_OFF } from '@tcpcopy/wasm'
-import { TestCore, keyV4, toHex, hex, readDelay } from './router-helpers.js'
+import { TestCore, keyV4, toHex, hex, readDelay, KEY_COMPARED, BUILDS } from './router-helpers.js'
 
 /** A SYN-ACK whose sequence number the tests set to tell records apart. */
 const SYN_ACK = hex`
@@ -14,15 +14,20 @@ const SYN_ACK = hex`
 
 interface ModelKey { created: number, records: Uint8Array[] }
 
-/** The reference model: a Map in creation order (oldest first) of FIFO record lists. */
+/**
+ * The reference model: a Map in creation order (oldest first) of FIFO record
+ * lists, and the arrival order of every record held.
+ */
 class DelayModel {
   readonly keys = new Map<string, ModelKey>()
+  /** Records held, oldest first, each with its key. */
+  arrivals: Array<{ key: string, record: Uint8Array }> = []
   readonly counters = { records: 0, keys: 0, stored: 0, flushed: 0, expired: 0, droppedKeyCap: 0, evicted: 0 }
 
   constructor (readonly perKey: number, readonly total: number, readonly expireMs: number, readonly dnat: boolean) {}
 
   norm (key: Uint8Array): string {
-    const k = key.slice(0, 36)
+    const k = key.slice(0, KEY_COMPARED)
     if (this.dnat) k.fill(0, 16, 32)
     return toHex(k)
   }
@@ -34,8 +39,18 @@ class DelayModel {
   private drop (k: string): number {
     const n = this.keys.get(k)!.records.length
     this.keys.delete(k)
+    this.arrivals = this.arrivals.filter((a) => a.key !== k)
     this.sync()
     return n
+  }
+
+  /** Drops the oldest record of the table (its key's first); the key too when that was its last. */
+  private dropOldestRecord (): void {
+    const { key } = this.arrivals.shift()!
+    const e = this.keys.get(key)!
+    e.records.shift()
+    if (e.records.length === 0) this.keys.delete(key)
+    this.sync()
   }
 
   private sync (): void {
@@ -43,8 +58,14 @@ class DelayModel {
     this.counters.records = [...this.keys.values()].reduce((n, e) => n + e.records.length, 0)
   }
 
+  /**
+   * `packet` is the SYN_ACK template cut to its length, with tot_len set:
+   * the table takes it once its 60 header bytes are all there, and keeps
+   * min(length, tot_len, 256) bytes.
+   */
   put (key: Uint8Array, packet: Uint8Array, now: number): number {
-    if (packet.length < 20) return Status.Truncated
+    if (packet.length < 60) return Status.Truncated
+    const totLen = (packet[2]! << 8) | packet[3]!
     const k = this.norm(key)
     let e = this.keys.get(k)
     if (e !== undefined && this.expired(e, now)) {
@@ -56,18 +77,22 @@ class DelayModel {
       return Status.CapReached
     }
     if (this.counters.records >= this.total) {
-      const [victimKey, victim] = this.keys.entries().next().value!
-      const stale = this.expired(victim, now)
-      const n = this.drop(victimKey)
-      if (stale) this.counters.expired += n
-      else this.counters.evicted += n
-      if (victimKey === k) e = undefined
+      const [oldestKey, oldest] = this.keys.entries().next().value!
+      if (this.expired(oldest, now)) {
+        this.counters.expired += this.drop(oldestKey)
+      } else {
+        this.dropOldestRecord()
+        this.counters.evicted++
+        if (!this.keys.has(k)) e = undefined
+      }
     }
     if (e === undefined) {
       e = { created: now, records: [] }
       this.keys.set(k, e)
     }
-    e.records.push(packet.slice(0, 256))
+    const record = packet.slice(0, Math.min(packet.length, totLen, 256))
+    e.records.push(record)
+    this.arrivals.push({ key: k, record })
     this.counters.stored++
     this.sync()
     return Status.Ok
@@ -118,13 +143,21 @@ const keyArb = fc.record({
 }).map(({ cport, target }) => keyV4('192.168.1.10', cport, target, 8080))
 
 type Op =
-  | { op: 'store', key: Uint8Array, len: number }
+  | { op: 'store', key: Uint8Array, len: number, wholeLength: boolean }
   | { op: 'clientAdd', key: Uint8Array, conn: number }
   | { op: 'expire' }
   | { op: 'tick', ms: number }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ op: fc.constant('store' as const), key: keyArb, len: fc.oneof({ weight: 6, arbitrary: fc.constant(60) }, { weight: 2, arbitrary: fc.integer({ min: 60, max: 400 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 19 }) }) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant('store' as const),
+      key: keyArb,
+      len: fc.oneof({ weight: 6, arbitrary: fc.constant(60) }, { weight: 2, arbitrary: fc.integer({ min: 60, max: 400 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 59 }) }),
+      wholeLength: fc.boolean()
+    })
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('clientAdd' as const), key: keyArb, conn: fc.integer({ min: 0, max: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('expire' as const) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 60 }) }) }
@@ -139,9 +172,10 @@ const setupArb = fc.record({
   start: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0xffffff00, max: 0xffffffff }))
 })
 
-describe('delay table against a reference model (property-based)', () => {
+for (const [build, debug] of BUILDS) describe(`delay table against a reference model (property-based, ${build})`, function () {
+  this.timeout(60_000)
   let core: TestCore
-  beforeEach(() => { core = new TestCore() })
+  beforeEach(() => { core = new TestCore(debug) })
 
   it('agrees with a FIFO-per-key model after every store, CLIENT_ADD flush, expire and tick', () => {
     let steps = 0
@@ -156,6 +190,8 @@ describe('delay table against a reference model (property-based)', () => {
           case 'store': {
             const packet = new Uint8Array(op.len)
             packet.set(SYN_ACK.subarray(0, op.len))
+            // tot_len 60 (the rest is padding) or the whole length (the table keeps up to 256 bytes)
+            if (op.len >= 4) new DataView(packet.buffer).setUint16(2, op.wholeLength ? Math.max(op.len, 60) : 60)
             if (op.len >= 28) new DataView(packet.buffer).setUint32(24, seq++)
             core.u8.set(packet, FRAMES_OFF)
             core.setKey(op.key)

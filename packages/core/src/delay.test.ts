@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { Status, Counter, OutKind, RecordDialect, FRAMES_OFF } from '@tcpcopy/wasm'
-import { TestCore, keyV4, hex } from './router-helpers.js'
+import { TestCore, keyV4, hex, readDelay, delayRecordSlots, DELAY_RECORD_DATA, BUILDS } from './router-helpers.js'
+import { createCore } from './core.js'
 
 /** The target's SYN-ACK to the client: 60 bytes of IPv4. */
 const SYN_ACK = hex`
@@ -36,10 +37,10 @@ function synAck (clientPort: number, seq: number, srcIp = [10, 0, 0, 2]): Uint8A
 function keyOf (clientPort: number): Uint8Array { return keyV4('192.168.1.10', clientPort, '10.0.0.2', 8080) }
 function seqOf (record: Uint8Array): number { return new DataView(record.buffer, record.byteOffset).getUint32(24) }
 
-describe('delay table', () => {
+for (const [build, debug] of BUILDS) describe(`delay table (${build})`, () => {
   let core: TestCore
   beforeEach(() => {
-    core = new TestCore()
+    core = new TestCore(debug)
     expect(core.init({ delayBuckets: 16, delayPerKey: 8, delayTotal: 32, delayExpireMs: 30000 })).to.equal(Status.Ok)
   })
 
@@ -152,32 +153,52 @@ describe('delay table', () => {
       expect(core.out().map((e) => seqOf(e.record))).to.deep.equal([1, 2, 3])
     })
 
-    it('drops the oldest key\'s records to make room under the total cap', () => {
+    it('pushes out the oldest record of the table, not its whole key, to make room under the total cap', () => {
       core.init({ delayPerKey: 4, delayTotal: 4 })
       store(keyOf(1), synAck(1, 11), 0)
       store(keyOf(2), synAck(2, 21), 1)
       store(keyOf(2), synAck(2, 22), 2)
-      store(keyOf(1), synAck(1, 12), 3) // key 1 is still the oldest: created first
+      store(keyOf(1), synAck(1, 12), 3)
       expect(core.counter(Counter.DelayRecords)).to.equal(4)
       expect(store(keyOf(3), synAck(3, 31), 4)).to.equal(Status.Ok)
-      expect(core.counter(Counter.DelayEvicted)).to.equal(2)
-      expect(core.counter(Counter.DelayRecords)).to.equal(3)
-      expect(core.counter(Counter.DelayKeys)).to.equal(2)
+      expect(core.counter(Counter.DelayEvicted)).to.equal(1)
+      expect(core.counter(Counter.DelayRecords)).to.equal(4)
+      expect(core.counter(Counter.DelayKeys)).to.equal(3)
       clientAdd(keyOf(1), 1, 5)
-      expect(core.out()).to.deep.equal([])
       clientAdd(keyOf(2), 1, 5)
       clientAdd(keyOf(3), 1, 5)
-      expect(core.out().map((e) => seqOf(e.record))).to.deep.equal([21, 22, 31])
+      expect(core.out().map((e) => seqOf(e.record))).to.deep.equal([12, 21, 22, 31])
     })
 
-    it('makes room by restarting a key that holds the whole table', () => {
-      core.init({ delayPerKey: 8, delayTotal: 2 })
+    it('pushes out records in arrival order across keys, and a key goes with its last record', () => {
+      core.init({ delayPerKey: 4, delayTotal: 4 })
+      const puts: Array<[number, number]> = [[1, 1], [2, 2], [1, 3], [2, 4]]
+      puts.forEach(([port, seq], i) => store(keyOf(port), synAck(port, seq), i))
+      for (const seq of [5, 6, 7]) expect(store(keyOf(3), synAck(3, seq), 10)).to.equal(Status.Ok)
+      expect(core.counter(Counter.DelayEvicted)).to.equal(3)
+      expect(core.counter(Counter.DelayKeys)).to.equal(2) // key 1 lost both its records
+      expect(readDelay(core).map((k) => k.records.map((r) => seqOf(r)))).to.deep.equal([[4], [5, 6, 7]])
+      clientAdd(keyOf(1), 1, 11)
+      expect(core.out()).to.deep.equal([])
+    })
+
+    it('keeps a key (and its creation time) when its own oldest record makes room for its next', () => {
+      core.init({ delayPerKey: 8, delayTotal: 2, delayExpireMs: 100 })
       store(KEY, synAck(40000, 1), 0)
-      store(KEY, synAck(40000, 2), 0)
-      expect(store(KEY, synAck(40000, 3), 0)).to.equal(Status.Ok)
-      expect(core.counter(Counter.DelayEvicted)).to.equal(2)
-      clientAdd(KEY, 1, 0)
-      expect(core.out().map((e) => seqOf(e.record))).to.deep.equal([3])
+      store(KEY, synAck(40000, 2), 10)
+      expect(store(KEY, synAck(40000, 3), 20)).to.equal(Status.Ok)
+      expect(core.counter(Counter.DelayEvicted)).to.equal(1)
+      expect(readDelay(core).map((k) => [k.created, k.records.map((r) => seqOf(r))])).to.deep.equal([[0, [2, 3]]])
+      clientAdd(KEY, 1, 30)
+      expect(core.out().map((e) => seqOf(e.record))).to.deep.equal([2, 3])
+    })
+
+    it('starts the key over when a table of one record makes room for the key\'s next record', () => {
+      core.init({ delayPerKey: 8, delayTotal: 1 })
+      store(KEY, synAck(40000, 1), 0)
+      expect(store(KEY, synAck(40000, 2), 7)).to.equal(Status.Ok)
+      expect(core.counter(Counter.DelayEvicted)).to.equal(1)
+      expect(readDelay(core).map((k) => [k.created, k.records.map((r) => seqOf(r))])).to.deep.equal([[7, [2]]])
     })
 
     it('reuses the slots of flushed records', () => {
@@ -274,16 +295,83 @@ describe('delay table', () => {
       expect(core.x.delayStore(end - 10, 60, 0)).to.equal(Status.BadRegion)
       expect(core.x.delayStore(0xffffffff, 60, 0)).to.equal(Status.BadRegion)
       expect(core.x.delayStore(FRAMES_OFF, 0xffffffff, 0)).to.equal(Status.BadRegion)
+      core.u8.set(SYN_ACK, FRAMES_OFF)
       expect(core.x.delayStore(FRAMES_OFF, 19, 0)).to.equal(Status.Truncated)
+      core.u8.set(SYN_ACK, end - 60)
       expect(core.x.delayStore(end - 60, 60, 0)).to.equal(Status.Ok)
       expect(core.counter(Counter.DelayStored)).to.equal(1)
     })
 
+    it('refuses, with the parser\'s status and nothing stored, a packet whose headers do not fit or are not TCP/IPv4', () => {
+      const edit = (f: (p: Uint8Array, dv: DataView) => void): Uint8Array => {
+        const p = SYN_ACK.slice()
+        f(p, new DataView(p.buffer))
+        return p
+      }
+      const cases: Array<[string, Uint8Array, number]> = [
+        ['IHL 4', edit((p) => { p[0] = 0x44 }), Status.BadIpHeader],
+        ['version 5', edit((p) => { p[0] = 0x55 }), Status.BadIpHeader],
+        ['IHL 15 in a 60-byte packet (tot_len leaves no room for TCP)', edit((p) => { p[0] = 0x4f }), Status.BadTotalLength],
+        ['tot_len 10, below the IP header', edit((_, dv) => dv.setUint16(2, 10)), Status.BadTotalLength],
+        ['tot_len 30, below the TCP header', edit((_, dv) => dv.setUint16(2, 30)), Status.BadTotalLength],
+        ['tot_len 50, below doff 40', edit((_, dv) => dv.setUint16(2, 50)), Status.BadTotalLength],
+        ['doff 4', edit((p) => { p[32] = 0x40 }), Status.BadTcpHeader],
+        ['doff 15, past the bytes', edit((p) => { p[32] = 0xf0 }), Status.BadTotalLength],
+        ['UDP', edit((p) => { p[9] = 17 }), Status.NotTcp],
+        ['a later fragment', edit((_, dv) => dv.setUint16(6, 0x0010)), Status.Fragment],
+        ['cut inside the TCP options', SYN_ACK.slice(0, 50), Status.Truncated]
+      ]
+      for (const [name, packet, want] of cases) {
+        expect(store(KEY, packet, 0), name).to.equal(want)
+      }
+      expect(core.counter(Counter.DelayStored)).to.equal(0)
+      expect(readDelay(core)).to.deep.equal([])
+      clientAdd(KEY, 3, 1)
+      expect(core.out()).to.deep.equal([])
+    })
+
+    it('keeps a packet whose only fault is a malformed TCP option, and drops bytes past tot_len', () => {
+      const p = new Uint8Array(80)
+      p.set(SYN_ACK)
+      p[40] = 0xfe // kind 254 ...
+      p[41] = 0x01 // ... with length 1
+      expect(store(KEY, p, 0)).to.equal(Status.Ok)
+      expect(readDelay(core)[0]!.records[0]!.length).to.equal(60)
+      clientAdd(KEY, 3, 1)
+      expect(core.out().map((e) => e.record.slice(40, 42))).to.deep.equal([new Uint8Array([0xfe, 0x01])])
+    })
+
+    it('emits no record for a held packet whose headers no longer add up', () => {
+      expect(store(KEY, SYN_ACK, 0)).to.equal(Status.Ok)
+      const [slot] = delayRecordSlots(core)
+      // IHL 15 with tot_len 30: an IP header longer than the bytes held and than tot_len
+      core.u8[slot! + DELAY_RECORD_DATA] = 0x4f
+      core.dv.setUint16(slot! + DELAY_RECORD_DATA + 2, 30)
+      clientAdd(KEY, 3, 1)
+      expect(core.out()).to.deep.equal([])
+      expect(core.counter(Counter.DelayFlushed)).to.equal(0)
+      expect(core.counter(Counter.DelayKeys)).to.equal(0)
+    })
+
     it('reports NotInitialised before coreInit', () => {
-      const fresh = new TestCore()
+      const fresh = new TestCore(debug)
       expect(fresh.x.delayStore(FRAMES_OFF, 60, 0)).to.equal(Status.NotInitialised)
       expect(fresh.x.delayExpire(0)).to.equal(0)
       expect(fresh.x.routeClientAdd(1, 0)).to.equal(Status.NotInitialised)
     })
+  })
+})
+
+describe('Core.delayStore', () => {
+  it('holds a packet until the CLIENT_ADD of its key, says false at the per-key cap, and throws a CoreError for a bad packet', () => {
+    const core = createCore({ hashSize: 16, maxRoutes: 16, delayPerKey: 1, delayTotal: 4, debug: true })
+    const key = { clientIp: 0xc0a8010a, clientPort: 40000, targetIp: 0x0a000002, targetPort: 8080 }
+    expect(core.delayStore(key, SYN_ACK, 0)).to.equal(true)
+    expect(core.delayStore(key, SYN_ACK, 0)).to.equal(false)
+    expect(() => core.delayStore(key, SYN_ACK.slice(0, 30), 0)).to.throw().with.property('code', 'TC_ERR_CORE_TRUNCATED')
+    core.clientAdd(key, 5, 1)
+    const out: number[] = []
+    core.drainOut((conn) => out.push(conn))
+    expect(out).to.deep.equal([5])
   })
 })

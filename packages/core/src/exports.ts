@@ -6,15 +6,25 @@
  */
 export interface CoreExports {
   // ---- lifecycle ----------------------------------------------------------------
-  /** Checks the layout, sizes the router and delay table, grows memory for them. */
+  /**
+   * Checks the layout, sizes the router and delay table, grows memory for
+   * them, zeroes every table, counter and the passlist, and keys the route
+   * hash with the 64-bit seed seedHi:seedLo (RawCore.hashSeed, see seedWords).
+   */
   coreInit (routerBuckets: number, maxRoutes: number, routeTimeoutMs: number, dnat: number,
-    delayBuckets: number, delayPerKey: number, delayTotal: number, delayExpireMs: number): number
+    delayBuckets: number, delayPerKey: number, delayTotal: number, delayExpireMs: number,
+    seedLo: number, seedHi: number): number
   /** Bytes of memory the arena uses (router + delay table) after coreInit. */
   coreArenaBytes (): number
 
   // ---- parsing and checksums (wasm/assembly/parse.ts, checksum.ts) ---------------
-  /** Parses one frame at [off, off+len) of link type `linkType`; fills PARSE_OFF. */
-  parsePacket (off: number, len: number, linkType: number): number
+  /**
+   * Parses one frame at [off, off+len) of link type `linkType`; fills
+   * PARSE_OFF. `flags` (ParseFlag bits, 0 when left out): with
+   * ParseFlag.TcpOptionStatus a malformed TCP option answers BadTcpOption,
+   * without it Ok (OptFlag.Malformed is set either way).
+   */
+  parsePacket (off: number, len: number, linkType: number, flags?: number): number
   /** RFC 1071 sum over [off, off+len), folded and complemented: the checksum value. */
   checksumCompute (off: number, len: number): number
   /** The value the IPv4 header checksum field should hold (the field itself is skipped). */
@@ -29,9 +39,9 @@ export interface CoreExports {
   checksumAdjust16 (sum: number, oldWord: number, newWord: number): number
   /** RFC 1624 incremental update when a 32-bit value changes old → new (host-order values). */
   checksumAdjust32 (sum: number, oldValue: number, newValue: number): number
-  /** Rewrites the IPv4 source (which=0) or destination (which=1) address and fixes both checksums. */
+  /** Rewrites the IPv4 source (which=0) or destination (which=1) address and fixes both checksums; BadRegion unless the range is writable. */
   ipRewriteAddr (ipOff: number, ipLen: number, which: number, addr: number): number
-  /** Rewrites the TCP source (which=0) or destination (which=1) port and fixes the TCP checksum. */
+  /** Rewrites the TCP source (which=0) or destination (which=1) port and fixes the TCP checksum; BadRegion unless the range is writable. */
   tcpRewritePort (ipOff: number, ipLen: number, which: number, port: number): number
 
   // ---- router (key in KEY_OFF) -------------------------------------------------
@@ -39,7 +49,7 @@ export interface CoreExports {
   /** Connection id of the key at KEY_OFF (refreshing it), or -1. */
   routerLookup (now: number): number
   routerDelete (): number
-  /** Removes every route of connection `conn`; returns how many. */
+  /** Removes every route of connection `conn`; returns how many (time proportional to that number). */
   routerDeleteConn (conn: number): number
   /** Removes routes idle for longer than the timeout; returns how many. */
   routerExpire (now: number): number
@@ -49,7 +59,11 @@ export interface CoreExports {
   // ---- delay table -------------------------------------------------------------
   /** Adds the route for the key at KEY_OFF, then flushes its delayed records into OUT. */
   routeClientAdd (conn: number, now: number): number
-  /** Stores the IPv4 packet at ipOff (capLen bytes) in the delay table under the key at KEY_OFF. */
+  /**
+   * Stores the IPv4 packet at ipOff (capLen bytes) in the delay table under
+   * the key at KEY_OFF, once the parser accepts it as an unfragmented TCP
+   * packet with its headers inside capLen and tot_len (else its Status).
+   */
   delayStore (ipOff: number, capLen: number, now: number): number
   /** Drops delay-table keys older than the expiry; returns records dropped. */
   delayExpire (now: number): number

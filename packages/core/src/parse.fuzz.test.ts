@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
-import { FRAMES_OFF, LinkType, OptFlag, Status } from '@tcpcopy/wasm'
+import { FRAMES_OFF, LinkType, OptFlag, ParseFlag, Status } from '@tcpcopy/wasm'
 import { instantiateCoreSync, type RawCore } from './loader.js'
 import {
   concat, hex, ipv4Tcp, put, readParse, V3_SYN_ACK, V4_DATA, type Parsed,
@@ -104,16 +104,24 @@ describe('parsePacket under fuzzing', function () {
             const full = concat(header, packet, padding)
             for (const [at, x] of flips) full[at % full.length] = full[at % full.length]! ^ x
             const frame = full.subarray(0, cutSeed % (full.length + 1))
-            const { status } = parseAtEnd(core, frame, linkType)
+            const { status, off } = parseAtEnd(core, frame, linkType)
             seen.add(status)
             if (!PARSE_STATUSES.has(status)) return false
+            const lenient = readParse(core)
+            // asked for it, the parser answers BadTcpOption exactly when an option is malformed, nothing else changes
+            const strict = core.exports.parsePacket(off, frame.length, linkType, ParseFlag.TcpOptionStatus)
+            const malformed = status === Status.Ok && (lenient.optFlags & OptFlag.Malformed) !== 0
+            if (strict !== (malformed ? Status.BadTcpOption : status)) throw new Error(`status ${strict} with the flag, ${status} without`)
+            expect(readParse(core)).to.deep.equal({ ...lenient, status: strict })
+            if (malformed) seen.add(Status.BadTcpOption)
             if (status !== Status.Ok) return true
-            const why = okInvariantBroken(readParse(core), frame)
+            const why = okInvariantBroken(lenient, frame)
             if (why !== '') throw new Error(why)
             return true
           }), { numRuns: debug ? 2000 : 10_000 })
         expect(seen.has(Status.Ok)).to.equal(true)
         expect(seen.has(Status.Truncated)).to.equal(true)
+        expect(seen.has(Status.BadTcpOption)).to.equal(true)
       })
     })
   }

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
-import { FRAMES_OFF, PARSE_OFF, P_FAMILY, LinkType, OptFlag, Status, TcpFlag } from '@tcpcopy/wasm'
+import { FRAMES_OFF, PARSE_OFF, P_FAMILY, LinkType, OptFlag, ParseFlag, Status, TcpFlag } from '@tcpcopy/wasm'
 import { instantiateCoreSync, type RawCore } from './loader.js'
+import { createCore, parseUsable } from './core.js'
 import {
   hex, concat, ethWith, ipv4Tcp, parseBytes, put, readParse, V3_SYN_ACK, V4_DATA, type Parsed,
   ETH_HEADER, ETH_VLAN_HEADER, ETH_QINQ_HEADER, SLL_HEADER, SLL2_HEADER
@@ -312,13 +313,30 @@ describe('parsePacket', () => {
 
     for (const c of cases) {
       it(`reads ${c.title}`, () => {
-        const p = parseBytes(core, ipv4Tcp({ tcpOptions: c.options, flags: TcpFlag.Syn }), LinkType.Raw)
-        expect(p.status).to.equal(Status.Ok)
+        const pkt = ipv4Tcp({ tcpOptions: c.options, flags: TcpFlag.Syn })
+        const p = parseBytes(core, pkt, LinkType.Raw)
+        expect(p.status, 'without ParseFlag.TcpOptionStatus').to.equal(Status.Ok)
         expect(p.doff).to.equal(20 + c.options.length)
         expect(p.optFlags).to.equal(c.flags)
         c.check?.(p)
+        // asked for it, the status tells a malformed option apart; every field stays the same
+        const malformed = (c.flags & OptFlag.Malformed) !== 0
+        const st = core.exports.parsePacket(FRAMES_OFF, pkt.length, LinkType.Raw, ParseFlag.TcpOptionStatus)
+        expect(st).to.equal(malformed ? Status.BadTcpOption : Status.Ok)
+        expect(readParse(core)).to.deep.equal({ ...p, status: st })
       })
     }
+
+    it('answers BadTcpOption through Core.parse, with every field filled, and counts it as usable', () => {
+      const c = createCore({ hashSize: 16, maxRoutes: 16, delayTotal: 16 })
+      const p = c.parse(ipv4Tcp({ tcpOptions: hex`02 04 05 b4  fe 01 00 00`, payload: new Uint8Array(7) }), LinkType.Raw)
+      expect(p.status).to.equal(Status.BadTcpOption)
+      expect([p.srcPort, p.dstPort, p.doff, p.payloadLength, p.mss]).to.deep.equal([8080, 40000, 28, 7, 1460])
+      expect(p.optionFlags).to.equal(OptFlag.Mss | OptFlag.Malformed)
+      expect(parseUsable(p.status)).to.equal(true)
+      expect(c.parse(V3_SYN_ACK, LinkType.Raw).status).to.equal(Status.Ok)
+      expect(parseUsable(c.parse(V3_SYN_ACK.subarray(0, 30), LinkType.Raw).status)).to.equal(false)
+    })
 
     it('reads 40 bytes of options (doff 15)', () => {
       const options = opts(concat(hex`02 04 05 b4  08 0a 00 00 00 01 00 00 00 00`, new Uint8Array(20).fill(1),

@@ -1,7 +1,19 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
 import { Status, Counter, KEY_OFF, KEY_SIZE, FRAMES_OFF, OUT_OFF } from '@tcpcopy/wasm'
-import { TestCore, keyV4, toHex, readRoutes } from './router-helpers.js'
+import { TestCore, keyV4, toHex, hex, readRoutes, readDelay, connListSizes, KEY_COMPARED, BUILDS } from './router-helpers.js'
+
+/** A 60-byte SYN-ACK with a few bytes overwritten: mostly still a packet the delay table takes. */
+const SYN_ACK = hex`
+  45 00 00 3c  00 00 40 00  40 06 00 00  0a 00 00 02  c0 a8 01 0a  // IPv4 10.0.0.2 -> 192.168.1.10, total length 60
+  1f 90 9c 40  11 22 33 44  00 00 00 00  a0 12 72 10  00 00 00 00  // 8080 -> 40000, doff 10, SYN+ACK
+  02 04 05 b4  04 02 08 0a  00 00 ab cd  00 00 12 34  01 03 03 07  // MSS, SACK-OK, TS, NOP, WS
+`
+const mutatedSynAck = fc.array(fc.tuple(fc.nat(59), fc.nat(255)), { maxLength: 3 }).map((edits) => {
+  const p = SYN_ACK.slice()
+  for (const [at, value] of edits) p[at] = value
+  return p
+})
 
 // ---- the reference model: a Map in LRU order (oldest first) ---------------------
 
@@ -13,9 +25,9 @@ class RouterModel {
 
   constructor (readonly cap: number, readonly timeout: number, readonly dnat: boolean) {}
 
-  /** The 36 compared key bytes as hex; DNAT mode zeroes the target address. */
+  /** The 37 compared key bytes as hex; DNAT mode zeroes the target address. */
   norm (key: Uint8Array): string {
-    const k = key.slice(0, 36)
+    const k = key.slice(0, KEY_COMPARED)
     if (this.dnat) k.fill(0, 16, 32)
     return toHex(k)
   }
@@ -70,6 +82,7 @@ class RouterModel {
     return Status.Ok
   }
 
+  /** An id outside 0..65535 has no routes (add refuses it). */
   deleteConn (conn: number): number {
     let n = 0
     for (const [k, e] of [...this.routes]) {
@@ -94,6 +107,13 @@ class RouterModel {
   entries (): Array<{ key: string, conn: number, last: number }> {
     return [...this.routes].map(([key, e]) => ({ key, conn: e.conn, last: e.last }))
   }
+
+  /** Routes per connection id (ids without routes left out), as the per-connection lists must hold them. */
+  perConn (): Map<number, number> {
+    const m = new Map<number, number>()
+    for (const e of this.routes.values()) m.set(e.conn, (m.get(e.conn) ?? 0) + 1)
+    return new Map([...m].sort(([a], [b]) => a - b))
+  }
 }
 
 function wasmCounters (core: TestCore): RouterModel['counters'] {
@@ -113,14 +133,20 @@ function wasmCounters (core: TestCore): RouterModel['counters'] {
 /**
  * A small key space, so operations hit the same keys often: client ports
  * 1000..1003 and 2 client addresses, 2 target addresses (DNAT merges them),
- * 2 target ports.
+ * 2 target ports, and now and then family 6 over the same IPv4-mapped bytes
+ * (another key).
  */
 const keyArb = fc.record({
   client: fc.constantFrom('192.168.0.1', '192.168.0.2'),
   cport: fc.integer({ min: 1000, max: 1003 }),
   target: fc.constantFrom('10.0.0.2', '172.17.0.5'),
-  tport: fc.constantFrom(80, 8080)
-}).map(({ client, cport, target, tport }) => keyV4(client, cport, target, tport))
+  tport: fc.constantFrom(80, 8080),
+  family: fc.oneof({ weight: 5, arbitrary: fc.constant(4) }, { weight: 1, arbitrary: fc.constant(6) })
+}).map(({ client, cport, target, tport, family }) => {
+  const k = keyV4(client, cport, target, tport)
+  k[36] = family
+  return k
+})
 
 type Op =
   | { op: 'add', key: Uint8Array, conn: number }
@@ -131,14 +157,14 @@ type Op =
   | { op: 'expire' }
   | { op: 'tick', ms: number }
 
-const connArb = fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(-1, 65536) })
+const connArb = fc.oneof({ weight: 10, arbitrary: fc.integer({ min: 0, max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(-1, 65535, 65536) })
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('add' as const), key: keyArb, conn: connArb }) },
   { weight: 6, arbitrary: fc.record({ op: fc.constant('lookup' as const), key: keyArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('batch' as const), keys: fc.array(keyArb, { maxLength: 6 }) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), key: keyArb }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteConn' as const), conn: fc.integer({ min: 0, max: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteConn' as const), conn: connArb }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('expire' as const) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 150 }) }) }
 )
@@ -152,9 +178,10 @@ const setupArb = fc.record({
   start: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0xffffff00, max: 0xffffffff }))
 })
 
-describe('router against a reference model (property-based)', () => {
+for (const [build, debug] of BUILDS) describe(`router against a reference model (property-based, ${build})`, function () {
+  this.timeout(60_000)
   let core: TestCore
-  beforeEach(() => { core = new TestCore() })
+  beforeEach(() => { core = new TestCore(debug) })
 
   it('agrees with a Map + LRU model after every add, lookup, delete, deleteConn, expire and tick', () => {
     let steps = 0
@@ -182,6 +209,7 @@ describe('router against a reference model (property-based)', () => {
         }
         expect(wasmCounters(core), at).to.deep.equal(model.counters)
         expect(readRoutes(core).map(({ key, conn, last }) => ({ key, conn, last })), at).to.deep.equal(model.entries())
+        expect(new Map([...connListSizes(core)].sort(([a], [b]) => a - b)), at).to.deep.equal(model.perConn())
         steps++
       })
     }), { numRuns: 300 })
@@ -231,7 +259,7 @@ describe('router against a reference model (property-based)', () => {
     fc.assert(fc.property(
       fc.array(fc.record({
         key: fc.uint8Array({ minLength: KEY_SIZE, maxLength: KEY_SIZE }),
-        packet: fc.uint8Array({ minLength: 0, maxLength: 300 }),
+        packet: fc.oneof(fc.uint8Array({ minLength: 0, maxLength: 300 }), mutatedSynAck),
         capLen: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 300 })),
         conn: fc.integer({ min: -5, max: 70000 }),
         now: fc.integer({ min: 0, max: 200 }),
@@ -248,6 +276,9 @@ describe('router against a reference model (property-based)', () => {
           expect(core.counter(Counter.DelayRecords)).to.be.at.most(5)
           expect(core.counter(Counter.DelayKeys)).to.be.at.most(core.counter(Counter.DelayRecords))
         }
+        const keys = readDelay(core)
+        expect(keys.reduce((n, k) => n + k.records.length, 0)).to.equal(core.counter(Counter.DelayRecords))
+        expect(keys.length).to.equal(core.counter(Counter.DelayKeys))
       }
     ), { numRuns: 300 })
   })

@@ -1,16 +1,34 @@
 import { expect } from 'chai'
 import { Status, Counter, KEY_OFF, KEY_SIZE, FRAMES_OFF, REGION_BASE, ARENA_BASE, OUT_OFF, CONNS_MAX } from '@tcpcopy/wasm'
-import { TestCore, keyV4, readRoutes } from './router-helpers.js'
+import { TestCore, keyV4, readRoutes, connListSizes, BUILDS, TEST_SEED } from './router-helpers.js'
+import { randomHashSeed } from './loader.js'
 
 const A = keyV4('192.168.1.10', 40000, '10.0.0.2', 8080)
 const B = keyV4('192.168.1.11', 40000, '10.0.0.2', 8080)
 const C = keyV4('192.168.1.12', 40000, '10.0.0.2', 8080)
 const D = keyV4('192.168.1.13', 40000, '10.0.0.2', 8080)
 
-describe('router', () => {
+/** Offset of the u32 that the collision pairs below vary, per 8-byte word of the key. */
+const WORD_FIELD = [4, 12, 20, 28, 32]
+
+/** The key A with the u32 at WORD_FIELD[w] set to v ^ 0x5a5a0000 (little-endian). */
+function variant (w: number, v: number): Uint8Array {
+  const k = keyV4('192.168.1.10', 40000, '10.0.0.2', 8080)
+  new DataView(k.buffer).setUint32(WORD_FIELD[w]!, (v ^ 0x5a5a0000) >>> 0, true)
+  return k
+}
+
+/**
+ * Pairs (v, v') whose variants differ only in word w and whose hashes are
+ * equal under TEST_SEED (found offline by adding 2^17..2^18 variants and
+ * reading the hashes the router stored).
+ */
+const COLLIDING: Array<[number, number]> = [[55458, 119095], [6725, 98559], [92598, 122722], [95978, 134850], [38470, 120639]]
+
+for (const [build, debug] of BUILDS) describe(`router (${build})`, () => {
   let core: TestCore
   beforeEach(() => {
-    core = new TestCore()
+    core = new TestCore(debug)
     expect(core.init({ buckets: 64, maxRoutes: 64, timeoutMs: 0 })).to.equal(Status.Ok)
   })
 
@@ -56,21 +74,39 @@ describe('router', () => {
       }
     })
 
-    it('treats keys that differ in any one of the 36 compared bytes as distinct', () => {
+    it('treats keys that differ in any one of the 37 compared bytes as distinct', () => {
       core.add(A, 1, 0)
-      for (let i = 0; i < 36; i++) {
+      for (let i = 0; i < 37; i++) {
         const k = A.slice()
         k[i] = k[i]! ^ 0x01
         expect(core.lookup(k, 0), `byte ${i}`).to.equal(-1)
         expect(core.add(k, 100 + i, 0)).to.equal(Status.Ok)
       }
       expect(core.lookup(A, 0)).to.equal(1)
-      for (let i = 0; i < 36; i++) {
+      for (let i = 0; i < 37; i++) {
         const k = A.slice()
         k[i] = k[i]! ^ 0x01
         expect(core.lookup(k, 0), `byte ${i}`).to.equal(100 + i)
       }
-      expect(core.counter(Counter.Routes)).to.equal(37)
+      expect(core.counter(Counter.Routes)).to.equal(38)
+    })
+
+    it('ignores the three padding bytes after the family', () => {
+      core.add(A, 1, 0)
+      const k = A.slice()
+      k.set([0xaa, 0xbb, 0xcc], 37)
+      expect(core.lookup(k, 0)).to.equal(1)
+    })
+
+    it('keeps an IPv4 key and a family-6 key with the same IPv4-mapped addresses apart', () => {
+      const v6 = A.slice()
+      v6[36] = 6
+      core.add(A, 1, 0)
+      expect(core.lookup(v6, 0)).to.equal(-1)
+      core.add(v6, 2, 0)
+      expect([core.lookup(A, 0), core.lookup(v6, 0)]).to.deep.equal([1, 2])
+      expect(core.del(A)).to.equal(Status.Ok)
+      expect([core.lookup(A, 0), core.lookup(v6, 0)]).to.deep.equal([-1, 2])
     })
 
     it('treats keys that differ only in the client port or only in the target port as distinct', () => {
@@ -84,48 +120,38 @@ describe('router', () => {
       expect(core.lookup(keyV4('5.6.7.8', 80, '1.2.3.4', 1000), 0)).to.equal(-1)
     })
 
-    it('finds the right route among keys whose 32-bit hashes collide', () => {
-      // a pair found offline (the hash folds whole 8-byte words, so a colliding
-      // pair differs in two words: here the client address and the ports)
-      const x = keyV4('192.168.13.185', 40000, '10.0.0.2', 80)
-      const y = keyV4('192.168.80.149', 40000, '10.0.0.2', 8080)
-      core.init({ buckets: 1 })
-      core.add(x, 1, 0)
-      core.add(y, 2, 0)
-      const [hx, hy] = readRoutes(core).map((e) => e.hash)
-      expect(hx, 'these keys no longer collide under keyHash: pick another pair').to.equal(hy)
-      expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([1, 2])
-      expect(core.del(x)).to.equal(Status.Ok)
-      expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([-1, 2])
-    })
-
-    it('compares every 8-byte word of keys whose hashes collide', () => {
-      // pairs found offline: A with byte 8w+1 = a and client port 40000 + b
-      const pairs: Array<[number, [number, number], [number, number]]> = [
-        [0, [16, 1429], [32, 7]],
-        [1, [8, 8], [45, 1817]],
-        [2, [16, 1574], [54, 321]],
-        [3, [6, 1149], [45, 988]]
-      ]
-      const variant = (w: number, [a, b]: [number, number]): Uint8Array => {
-        const k = keyV4('192.168.1.10', 40000 + b, '10.0.0.2', 8080)
-        k[8 * w + 1] = a
-        return k
-      }
-      for (const [w, p, q] of pairs) {
-        core.init({ buckets: 1 })
+    for (let w = 0; w < 5; w++) {
+      it(`tells apart keys whose 32-bit hashes collide and that differ only in key word ${w} (bytes ${8 * w}..${Math.min(8 * w + 7, 36)})`, () => {
+        const [p, q] = COLLIDING[w]!
         const x = variant(w, p)
         const y = variant(w, q)
+        core.init({ buckets: 1 })
         core.add(x, 1, 0)
         core.add(y, 2, 0)
         const [hx, hy] = readRoutes(core).map((e) => e.hash)
-        expect(hx, `word ${w}: these keys no longer collide under keyHash: find another pair`).to.equal(hy)
-        expect([core.lookup(x, 0), core.lookup(y, 0)], `word ${w}`).to.deep.equal([1, 2])
-        // a third key equal to x in all but the word of the pair is another key
-        const z = x.slice()
-        z[8 * w + 1] = z[8 * w + 1]! ^ 0x80
-        expect(core.lookup(z, 0), `word ${w}`).to.equal(-1)
+        expect(hx, `word ${w}: these keys no longer collide under the hash with TEST_SEED: find another pair`).to.equal(hy)
+        expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([1, 2])
+        expect(core.del(x)).to.equal(Status.Ok)
+        expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([-1, 2])
+      })
+    }
+
+    it('hashes with the seed given to coreInit: a colliding pair under one seed is apart under another', () => {
+      const [p, q] = COLLIDING[0]!
+      const hashes = (seed: bigint): number[] => {
+        core.init({ seed, buckets: 1 })
+        core.add(variant(0, p), 1, 0)
+        core.add(variant(0, q), 2, 0)
+        return readRoutes(core).map((e) => e.hash)
       }
+      const [a1, a2] = hashes(TEST_SEED)
+      expect(a1).to.equal(a2)
+      const [b1, b2] = hashes(TEST_SEED + 1n)
+      expect(b1).not.to.equal(b2)
+      expect(b1).not.to.equal(a1)
+      // random seeds (what createCore uses) give another hash each time
+      const seen = new Set([randomHashSeed(), randomHashSeed(), randomHashSeed()].map((seed) => hashes(seed)[0]))
+      expect(seen.size).to.equal(3)
     })
 
     it('distinguishes keys by target address when DNAT mode is off', () => {
@@ -149,7 +175,7 @@ describe('router', () => {
     })
 
     it('reports NotInitialised before coreInit and finds nothing', () => {
-      const fresh = new TestCore()
+      const fresh = new TestCore(debug)
       expect(fresh.add(A, 1, 0)).to.equal(Status.NotInitialised)
       expect(fresh.lookup(A, 0)).to.equal(-1)
       expect(fresh.x.routerDelete()).to.equal(Status.NotInitialised)
@@ -207,11 +233,56 @@ describe('router', () => {
       core.add(B, 6, 0)
       core.add(C, 5, 0)
       core.add(D, 5, 0)
+      expect(connListSizes(core)).to.deep.equal(new Map([[5, 3], [6, 1]]))
       expect(core.x.routerDeleteConn(5)).to.equal(3)
       expect([A, B, C, D].map((k) => core.lookup(k, 0))).to.deep.equal([-1, 6, -1, -1])
       expect(core.counter(Counter.RouterDeletes)).to.equal(3)
       expect(core.counter(Counter.Routes)).to.equal(1)
       expect(core.x.routerDeleteConn(5)).to.equal(0)
+      expect(connListSizes(core)).to.deep.equal(new Map([[6, 1]]))
+    })
+
+    it('moves a route to its new connection\'s list when a CLIENT_ADD gives it another connection', () => {
+      core.add(A, 5, 0)
+      core.add(B, 5, 0)
+      core.add(A, 6, 1)
+      expect(connListSizes(core)).to.deep.equal(new Map([[5, 1], [6, 1]]))
+      expect(core.x.routerDeleteConn(5)).to.equal(1)
+      expect([core.lookup(A, 2), core.lookup(B, 2)]).to.deep.equal([6, -1])
+      expect(core.x.routerDeleteConn(6)).to.equal(1)
+      expect(readRoutes(core)).to.deep.equal([])
+    })
+
+    it('takes expired, evicted and deleted routes off their connection\'s list', () => {
+      core.init({ buckets: 4, maxRoutes: 3, timeoutMs: 100 })
+      core.add(A, 1, 0)
+      core.add(B, 1, 0)
+      core.add(C, 2, 50)
+      core.add(D, 2, 60) // the pool is full: A (the least recently used) goes
+      expect(connListSizes(core)).to.deep.equal(new Map([[1, 1], [2, 2]]))
+      expect(core.x.routerExpire(101)).to.equal(1) // B
+      expect(connListSizes(core)).to.deep.equal(new Map([[2, 2]]))
+      expect(core.del(C)).to.equal(Status.Ok)
+      expect(core.lookup(D, 200)).to.equal(-1) // stale: expired by the lookup
+      expect(connListSizes(core)).to.deep.equal(new Map())
+      expect(core.x.routerDeleteConn(1) + core.x.routerDeleteConn(2)).to.equal(0)
+    })
+
+    it('answers 0 for a connection id outside 0..65535 and keeps every route', () => {
+      core.add(A, CONNS_MAX - 1, 0)
+      for (const conn of [-1, CONNS_MAX, 0x7fffffff]) expect(core.x.routerDeleteConn(conn)).to.equal(0)
+      expect(core.lookup(A, 0)).to.equal(CONNS_MAX - 1)
+      expect(core.x.routerDeleteConn(CONNS_MAX - 1)).to.equal(1)
+    })
+
+    it('deletes one connection\'s routes without touching the routes of thousands of others', () => {
+      core.init({ buckets: 4096, maxRoutes: 20000 })
+      for (let i = 0; i < 20000; i++) core.add(keyV4(`10.${i >> 8 & 255}.${i & 255}.1`, 1000 + (i % 7), '10.0.0.2', 80), i % 2000, 1)
+      expect(core.x.routerDeleteConn(1234)).to.equal(10)
+      expect(core.counter(Counter.Routes)).to.equal(19990)
+      const sizes = connListSizes(core)
+      expect(sizes.size).to.equal(1999)
+      expect([...sizes.values()].every((n) => n === 10)).to.equal(true)
     })
   })
 
@@ -351,10 +422,10 @@ describe('router', () => {
   })
 })
 
-describe('routerLookupBatch', () => {
+for (const [build, debug] of BUILDS) describe(`routerLookupBatch (${build})`, () => {
   let core: TestCore
   beforeEach(() => {
-    core = new TestCore()
+    core = new TestCore(debug)
     expect(core.init({ buckets: 16, maxRoutes: 32, timeoutMs: 1000 })).to.equal(Status.Ok)
   })
 
@@ -368,7 +439,7 @@ describe('routerLookupBatch', () => {
   }
 
   it('gives the same answers, counters and LRU order as one routerLookup per key', () => {
-    const single = new TestCore()
+    const single = new TestCore(debug)
     single.init(core.opts)
     const keys = Array.from({ length: 60 }, (_, i) => keyV4(`10.2.${i % 7}.1`, 3000 + (i % 40), '10.0.0.2', 80))
     for (const c of [core, single]) {
