@@ -1,12 +1,16 @@
 // AF_PACKET capture and send through @tcpcopy/native-shim, between two
-// network namespaces joined by a veth pair (10.201.0.1 <-> 10.201.0.2).
+// network namespaces joined by a veth pair (10.201.0.1 <-> 10.201.0.2), and
+// on a tun device (raw IP) in one of them.
 import { expect } from 'chai'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { Netns, vethPair } from './lib/netns.js'
+import { missingTools } from './lib/preflight.js'
 import { ipProtoDstPort, acceptAll } from './lib/bpf.js'
-import { bytes, hex, ipFields, udp, ethernet } from './lib/packets.js'
+import { bytes, hex, ipFields, udp, ethernet, tcpSegment } from './lib/packets.js'
 
 const A = '10.201.0.1'
 const B = '10.201.0.2'
@@ -20,12 +24,19 @@ async function bpfCompiler () {
 }
 const compileFilter = await bpfCompiler()
 
+/** intercept's capture opener (packages/cli), when that package has been built; undefined otherwise. */
+const CLI_CAPTURE = new URL('../packages/cli/dist/capture.js', import.meta.url)
+const hasCliCapture = readdirSync(new URL('../packages/cli/dist/', import.meta.url)).includes('capture.js')
+
 // A small agent (same JSON-lines protocol as lib/agent.js) that opens packet
-// sockets with the `ring` option, which lib/agent.js does not pass through.
+// sockets with the `ring` option, which lib/agent.js does not pass through,
+// and intercept's advanced-mode capture through packages/cli (openIntercept).
 const RING_AGENT = `
 import { createInterface } from 'node:readline'
 import { readdirSync } from 'node:fs'
 import { createPacketIo } from ${JSON.stringify(import.meta.resolve('@tcpcopy/native-shim'))}
+import { resolveConfig, interceptOptions } from ${JSON.stringify(import.meta.resolve('@tcpcopy/config'))}
+const cli = ${hasCliCapture} ? await import(${JSON.stringify(CLI_CAPTURE.href)}) : undefined
 const memory = new WebAssembly.Memory({ initial: 256 })
 const regions = { memory, rxDescOff: 0, rxDataOff: 65536, rxDataSize: 8 * 1024 * 1024, txDescOff: 32768 }
 const handles = new Map()
@@ -48,6 +59,14 @@ const ops = {
     const handle = next++
     handles.set(handle, { io, pending: [], polling: false, error: undefined })
     return { handle, linkType: io.linkType, ringSize: io.ringSize }
+  },
+  /** intercept -i devices -F filter: the sockets packages/cli opens (one device here). */
+  async openIntercept ({ devices, filter, snap = 2048 }) {
+    const config = resolveConfig(interceptOptions, { flags: { devices, filter } })
+    const io = cli.openInterceptCapture(config, { regions, snap })
+    const handle = next++
+    handles.set(handle, { io, pending: [], polling: false, error: undefined })
+    return { handle, linkType: io.linkType }
   },
   async collect ({ handle, count = Infinity, ms = 2000, quietMs = 0 }) {
     const h = handles.get(handle)
@@ -194,18 +213,62 @@ describe('AF_PACKET (packet PacketIo) in namespaces', function () {
     await b.request('close', { handle })
   })
 
-  it('with a filter compiled by @tcpcopy/bpf ("tcp and dst port 6011"), sees the TCP packets and none of the UDP ones' + (compileFilter ? '' : ' — skipped: @tcpcopy/bpf is not built yet (packages/bpf/dist has no compileFilter)'), async function () {
+  it('with a filter compiled by @tcpcopy/bpf ("tcp and dst port 6011"), sees exactly the matching packets of a bounded flood, byte for byte' + (compileFilter ? '' : ' — skipped: @tcpcopy/bpf is not built yet (packages/bpf/dist has no compileFilter)'), async function () {
     if (compileFilter === undefined) this.skip()
     const program = compileFilter('tcp and dst port 6011', { linkType: 1 })
     const { handle } = await b.request('open', { kind: 'packet', interface: 'eth0', filter: hex(program.toBytes()), snap: 2048 })
-    await b.request('tcpListen', { port: 6011 })
-    await b.request('udpListen', { port: 6011 })
-    await a.request('udpSend', { host: B, port: 6011, messages: ['u1', 'u2', 'u3'] })
-    expect((await a.request('tcpConnect', { host: B, port: 6011, count: 3 })).connected).to.equal(3)
-    // each connection: SYN, ACK, FIN/RST... from A to B:6011; no UDP, nothing from B
-    const { datagrams } = await b.request('collect', { handle, count: 6, ms: 3000, quietMs: 300 })
-    expect(datagrams.length).to.be.at.least(6)
-    for (const h of datagrams) expect(ipFields(bytes(h), 14)).to.include({ proto: 6, dport: 6011, src: A })
+    // 90 packets from A, written by hand and sent in one raw batch: 30 TCP to 6011 (SYN, ACK, data),
+    // 30 TCP to 6012 and 30 UDP to 6011, interleaved. B answers with RSTs and ICMP, which the filter skips too.
+    const raw = await a.request('open', { kind: 'raw-ipv4' })
+    const flags = [0x02, 0x10, 0x18]
+    const match = []
+    const flood = []
+    for (let i = 0; i < 30; i++) {
+      const m = tcpSegment({ src: A, dst: B, sport: 42000 + i, dport: 6011, seq: 1000 * i, flags: flags[i % 3], payload: i % 3 === 2 ? `data-${i}` : '', id: 0x1000 + i })
+      match.push(m)
+      flood.push(m,
+        tcpSegment({ src: A, dst: B, sport: 43000 + i, dport: 6012, flags: flags[i % 3], id: 0x2000 + i }),
+        udp({ src: A, dst: B, sport: 44000 + i, dport: 6011, payload: `udp-${i}` }))
+    }
+    expect((await a.request('send', { handle: raw.handle, datagrams: flood.map((p) => ({ hex: hex(p), dst: B })) })).sent).to.equal(90)
+    const { datagrams, stats } = await b.request('collect', { handle, count: 30, ms: 3000, quietMs: 300 })
+    expect(datagrams.map((h) => h.slice(28)), 'the IP packets after the Ethernet header').to.deep.equal(match.map(hex))
+    expect(stats).to.include({ received: 30, truncated: 0 })
+    await b.request('close', { handle })
+    await a.request('close', { handle: raw.handle })
+  })
+
+  it('with a production filter (@tcpcopy/bpf, accepting snap bytes) counts the packets the kernel cut to snap as truncated, through recvmmsg and the ring' + (compileFilter ? '' : ' — skipped: @tcpcopy/bpf is not built yet (packages/bpf/dist has no compileFilter)'), async function () {
+    if (compileFilter === undefined) this.skip()
+    // what intercept and tcpcopy do: the program returns snaplen = snap, so the kernel cuts each
+    // packet before queueing it (no MSG_TRUNC); the wire length still says it was cut
+    const filter = hex(compileFilter('tcp and dst port 6014', { linkType: 1, snaplen: 64 }).toBytes())
+    const plain = await b.request('open', { kind: 'packet', interface: 'eth0', filter, snap: 64 })
+    const wide = await b.request('open', { kind: 'packet', interface: 'eth0', filter, snap: 2048 }) // the filter alone cuts
+    const ring = await r.request('open', { interface: 'eth0', filter, snap: 64, ring: true })
+    // 10 short segments (14 + 40 + 6 = 60 bytes: whole) and 10 long ones (14 + 40 + 300: cut to 64), from a raw socket
+    const segments = Array.from({ length: 20 }, (_, i) => tcpSegment({ src: A, dst: B, sport: 47000 + i, dport: 6014, flags: 0x18, payload: `${i}`.padEnd(i % 2 === 0 ? 6 : 300, '.') }))
+    const raw = await a.request('open', { kind: 'raw-ipv4' })
+    expect((await a.request('send', { handle: raw.handle, datagrams: segments.map((p) => ({ hex: hex(p), dst: B })) })).sent).to.equal(20)
+    await a.request('close', { handle: raw.handle })
+    const frames = segments.map((p) => `${'00'.repeat(14)}${hex(p)}`.slice(0, 128))
+    for (const [agent, h] of [[b, plain.handle], [b, wide.handle], [r, ring.handle]]) {
+      const { datagrams, stats } = await agent.request('collect', { handle: h, count: 20, ms: 3000, quietMs: 200 })
+      expect(datagrams.map((d) => d.slice(28))).to.deep.equal(frames.map((f) => f.slice(28))) // whole, or the first 64 bytes
+      expect(stats).to.include({ received: 20, truncated: 10 })
+      await agent.request('close', { handle: h })
+    }
+  })
+
+  it('counts the packets the kernel drops for a full receive buffer in drops (and overruns): received + drops = sent', async () => {
+    // a tiny buffer (SO_RCVBUFFORCE 4096) and 300 datagrams sent before the first read
+    const { handle } = await b.request('open', { kind: 'packet', interface: 'eth0', filter: hex(ipProtoDstPort(17, 6009)), rcvbuf: 4096 })
+    await a.request('udpSend', { host: B, port: 6009, messages: Array.from({ length: 300 }, (_, i) => `${i}`.padEnd(200, '#')) })
+    const { datagrams, stats } = await b.request('collect', { handle, ms: 500 })
+    expect(stats.drops).to.be.at.least(1)
+    expect(stats.overruns, 'a packet socket counts each dropped packet as an overrun too').to.equal(stats.drops)
+    expect(stats.received).to.equal(datagrams.length)
+    expect(stats.received + stats.drops).to.equal(300)
     await b.request('close', { handle })
   })
 
@@ -255,6 +318,52 @@ describe('AF_PACKET (packet PacketIo) in namespaces', function () {
     expect(received.sort()).to.deep.equal(frames.map((_, i) => `frame-${i}`))
     expect((await a.request('stats', { handle })).sent).to.equal(5)
     await a.request('close', { handle })
+  })
+
+  const noTun = missingTools(['python3']).length > 0
+    ? ' — skipped: python3 is not installed (it attaches the tun device; e2e/apt-packages.txt lists it)'
+    : !hasCliCapture ? ' — skipped: packages/cli is not built (no dist/capture.js)' : ''
+  it(`intercept's capture on a tun device (raw IP, no link header) compiles -F for raw IP and sees exactly the matching packets${noTun}`, async function () {
+    if (noTun !== '') this.skip()
+    // python3 opens /dev/net/tun as tn0 and writes the packets it reads (hex lines) into it:
+    // the kernel then receives them on tn0, where the capture sees them
+    const TUN = [
+      'import fcntl, os, struct, sys',
+      "fd = os.open('/dev/net/tun', os.O_RDWR)",
+      "fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'tn0', 0x0001 | 0x1000))  # TUNSETIFF: IFF_TUN | IFF_NO_PI",
+      "print('attached', flush=True)",
+      'for line in sys.stdin:', // until stdin closes: tn0 lives as long as this process
+      '    line = line.strip()',
+      "    if line == 'end': print('written', flush=True)",
+      '    elif line: os.write(fd, bytes.fromhex(line))'
+    ].join('\n')
+    const tun = spawn('ip', ['netns', 'exec', nsB.name, 'python3', '-c', TUN], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stderr = ''
+    tun.stderr.on('data', (d) => { stderr += d })
+    const lines = createInterface({ input: tun.stdout })
+    const said = (what) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`the tun writer did not say ${what}: ${stderr}`)), 5000)
+      lines.on('line', (l) => { if (l === what) { clearTimeout(t); resolve() } })
+      tun.once('exit', (code) => { clearTimeout(t); reject(new Error(`the tun writer exited (${code}): ${stderr}`)) })
+    })
+    try {
+      await said('attached')
+      nsB.ip('link', 'set', 'tn0', 'up')
+      const { handle, linkType } = await r.request('openIntercept', { devices: 'tn0', filter: 'tcp and dst port 6031' })
+      expect(linkType).to.equal(101)
+      const match = Array.from({ length: 10 }, (_, i) => tcpSegment({ src: '10.231.0.1', dst: '10.231.0.2', sport: 45000 + i, dport: 6031, flags: 0x18, payload: `tun-${i}` }))
+      const other = Array.from({ length: 10 }, (_, i) => tcpSegment({ src: '10.231.0.1', dst: '10.231.0.2', sport: 46000 + i, dport: 6032, flags: 0x18, payload: `other-${i}` }))
+      const written = said('written')
+      for (let i = 0; i < 10; i++) tun.stdin.write(`${hex(other[i])}\n${hex(match[i])}\n`)
+      tun.stdin.write('end\n')
+      await written
+      const { datagrams } = await r.request('collect', { handle, count: 10, ms: 3000, quietMs: 300 })
+      expect(datagrams).to.deep.equal(match.map(hex)) // raw IP, byte for byte: no link header
+      await r.request('close', { handle })
+    } finally {
+      tun.stdin.end() // the writer exits, and tn0 goes with it
+      await new Promise((resolve) => { if (tun.exitCode !== null || tun.signalCode !== null) resolve(); else tun.once('exit', resolve) })
+    }
   })
 
   it('an unknown interface name fails with TC_ERR_IO_NO_INTERFACE naming it', async () => {

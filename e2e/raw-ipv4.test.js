@@ -67,6 +67,25 @@ describe('raw IPv4 (raw-ipv4 PacketIo) in namespaces', function () {
     expect(err).to.include({ name: 'IoError', code: 'TC_ERR_IO', errno: 101, syscall: 'sendmmsg' })
   })
 
+  it('a firewall rule refusing the packet (EPERM) is TC_ERR_IO_REFUSED naming the rule, not a capability', async () => {
+    nsS.exec('iptables', ['-I', 'OUTPUT', '-p', 'udp', '--dport', '6019', '-j', 'DROP'])
+    try {
+      const pkt = udp({ src: S, dst: T, sport: 1, dport: 6019, payload: 'x' })
+      const err = await s.request('send', { handle: raw, datagrams: [{ hex: hex(pkt), dst: T }] }).then(() => undefined, (e) => e)
+      expect(err).to.include({ name: 'IoError', code: 'TC_ERR_IO_REFUSED', errno: 1, syscall: 'sendmmsg' })
+      expect(err.message).to.contain('a firewall rule refused a datagram').and.not.contain('CAP_NET_RAW')
+    } finally {
+      nsS.exec('iptables', ['-D', 'OUTPUT', '-p', 'udp', '--dport', '6019', '-j', 'DROP'], { allowFail: true })
+    }
+  })
+
+  it('a broadcast destination (EACCES without SO_BROADCAST) is TC_ERR_IO_REFUSED naming it', async () => {
+    const pkt = udp({ src: S, dst: '10.203.0.255', sport: 1, dport: 9, payload: 'x' })
+    const err = await s.request('send', { handle: raw, datagrams: [{ hex: hex(pkt), dst: '10.203.0.255' }] }).then(() => undefined, (e) => e)
+    expect(err).to.include({ name: 'IoError', code: 'TC_ERR_IO_REFUSED', errno: 13, syscall: 'sendmmsg' })
+    expect(err.message).to.contain('broadcast destination')
+  })
+
   it('receive() on a raw IPv4 socket returns 0 and the socket never polls', async () => {
     const got = await s.request('collect', { handle: raw, ms: 50 })
     expect(got.datagrams).to.deep.equal([])

@@ -18,6 +18,61 @@ export function run (cmd, args, { timeoutMs = 10_000, allowFail = false } = {}) 
   return r
 }
 
+/**
+ * Deletes namespace `name` after ending (SIGKILL, by PID) the processes
+ * still running in it: agents, servers, a tcpdump a killed test left. Its
+ * interfaces and iptables rules go with it.
+ */
+export function removeNamespace (name) {
+  const pids = run('ip', ['netns', 'pids', name], { allowFail: true }).stdout?.split(/\s+/).filter((p) => /^\d+$/.test(p)) ?? []
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue
+    try { process.kill(Number(pid), 'SIGKILL') } catch {}
+  }
+  run('ip', ['netns', 'del', name], { allowFail: true })
+}
+
+/** The namespaces (by name) that a process `pid` created: tcx-e2e-<pid>-…. */
+export function namespacesOf (pid) {
+  if (!existsSync('/run/netns')) return []
+  return readdirSync('/run/netns').filter((name) => name.startsWith(`${PREFIX}${pid}-`))
+}
+
+/** Removes every namespace the process `pid` created (see removeNamespace); returns their names. */
+export function removeNamespacesOf (pid) {
+  const names = namespacesOf(pid)
+  for (const name of names) removeNamespace(name)
+  return names
+}
+
+/**
+ * Runs cmd (e.g. mocha) with inherited stdio. Past `limitMs` it gets SIGTERM,
+ * and SIGKILL `graceMs` later. Either way its `after` hooks may not have
+ * run, so once it has ended, the namespaces it made (tcx-e2e-<its pid>-…)
+ * are removed with the processes still in them. Resolves with
+ * { status, signal, timedOut, removed }.
+ */
+export async function runCleaningUp (cmd, args, { limitMs, graceMs = 10_000, env = process.env, what = cmd, stdio = 'inherit' }) {
+  const child = spawn(cmd, args, { stdio, env })
+  let timedOut = false
+  let kill
+  const term = setTimeout(() => {
+    timedOut = true
+    console.error(`e2e: ${what} still running after ${limitMs / 1000} s: SIGTERM to ${child.pid}`)
+    child.kill('SIGTERM')
+    kill = setTimeout(() => { console.error(`e2e: ${what} ignored SIGTERM: SIGKILL to ${child.pid}`); child.kill('SIGKILL') }, graceMs)
+  }, limitMs)
+  const [status, signal] = await new Promise((resolve) => {
+    child.once('error', (err) => { console.error(`e2e: ${what} did not start: ${err.message}`); resolve([null, null]) })
+    child.once('exit', (code, sig) => resolve([code, sig]))
+  })
+  clearTimeout(term)
+  clearTimeout(kill)
+  const removed = child.pid !== undefined ? removeNamespacesOf(child.pid) : []
+  if (removed.length > 0) console.log(`e2e: removed namespaces ${what} left behind: ${removed.join(' ')}`)
+  return { status, signal, timedOut, removed }
+}
+
 /** Removes namespaces a killed earlier run left behind (its pid no longer exists). */
 export function removeStaleNamespaces () {
   if (!existsSync('/run/netns')) return []
@@ -26,7 +81,7 @@ export function removeStaleNamespaces () {
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(name)
     if (m === null || m[1] === String(process.pid)) continue
     if (existsSync(`/proc/${m[1]}`)) continue
-    run('ip', ['netns', 'del', name], { allowFail: true })
+    removeNamespace(name)
     removed.push(name)
   }
   return removed

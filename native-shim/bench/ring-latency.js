@@ -52,7 +52,7 @@ async function receiver (o) {
     const stats = io.stats()
     const ringSize = io.ringSize
     io.close()
-    process.stdout.write(JSON.stringify({ delays, batches, drops: stats.overruns, ringSize }) + '\n', () => process.exit(0))
+    process.stdout.write(JSON.stringify({ delays, batches, drops: stats.drops, ringSize }) + '\n', () => process.exit(0))
   }
   io.onReadable(() => {
     for (;;) {

@@ -10,11 +10,19 @@ import type { NativeKind } from './native.js'
 export const IoErrorCode = {
   /** The addon is not built (or cannot be loaded). */
   NotBuilt: 'TC_ERR_IO_NOT_BUILT',
-  /** EPERM/EACCES: missing root, CAP_NET_ADMIN (nfqueue) or CAP_NET_RAW (packet, raw); on send: a firewall rule. */
+  /** EPERM/EACCES opening a socket: missing root, CAP_NET_ADMIN (nfqueue) or CAP_NET_RAW (packet, raw). */
   Permission: 'TC_ERR_IO_PERMISSION',
+  /**
+   * EPERM/EACCES from sendmmsg: the socket is open, so this is not a missing
+   * capability but the kernel refusing a datagram (a firewall rule, a
+   * broadcast destination without SO_BROADCAST, a security module).
+   */
+  Refused: 'TC_ERR_IO_REFUSED',
   /** The kernel has no nfnetlink_queue (EPROTONOSUPPORT on the NETLINK_NETFILTER socket). */
   NoNfqueue: 'TC_ERR_IO_NO_NFQUEUE',
-  /** No network interface of that name. */
+  /** The kernel has no packet sockets (EAFNOSUPPORT for AF_PACKET: CONFIG_PACKET). */
+  NoPacketSocket: 'TC_ERR_IO_NO_AF_PACKET',
+  /** No network interface of that name (or it went away while the socket was being opened). */
   NoInterface: 'TC_ERR_IO_NO_INTERFACE',
   /** The kernel refused the classic BPF filter (SO_ATTACH_FILTER). */
   Filter: 'TC_ERR_IO_FILTER',
@@ -64,17 +72,31 @@ function label (ctx: IoErrorContext): string {
   }
 }
 
-function permissionFix (ctx: IoErrorContext, syscall: string): string {
-  if (syscall === 'sendmmsg' || syscall === 'sendmsg') {
-    return 'a firewall rule (iptables OUTPUT) refused the packet, or the process lacks ' +
-      (ctx.kind === 'nfqueue' ? 'CAP_NET_ADMIN' : 'CAP_NET_RAW')
+function isSend (syscall: string): boolean {
+  return syscall === 'sendmmsg' || syscall === 'sendmsg'
+}
+
+/**
+ * The capability a socket kind needs and how to get it. `missing`: the shim
+ * already found it absent from the effective set (its message says so).
+ */
+function capabilityFix (ctx: IoErrorContext, missing: boolean): string {
+  if (ctx.kind !== 'nfqueue' && ctx.kind !== 'packet' && ctx.kind !== 'raw-ipv4') return 'needs root'
+  const [cap, what, flag] = ctx.kind === 'nfqueue'
+    ? ['CAP_NET_ADMIN', 'nfqueue', 'cap_net_admin']
+    : ['CAP_NET_RAW', ctx.kind === 'packet' ? 'packet capture' : 'raw IPv4 send', 'cap_net_raw']
+  const how = `run as root, or grant ${cap} (setcap ${flag}+ep on the node binary, or --cap-add ${cap.slice(4)} for a container)`
+  return missing ? how : `needs root or ${cap} (${what}): ${how}`
+}
+
+function refusedFix (errno: number, ctx: IoErrorContext): string {
+  // The socket is already open, so its capability is not the problem.
+  if (errno === EACCES) {
+    return 'the kernel refused a datagram: a broadcast destination (raw sockets need SO_BROADCAST for it), ' +
+      'or a firewall rule or security module (iptables/nftables OUTPUT, SELinux, AppArmor)'
   }
-  switch (ctx.kind) {
-    case 'nfqueue': return 'needs root or CAP_NET_ADMIN (nfqueue)'
-    case 'packet': return 'needs root or CAP_NET_RAW (packet capture)'
-    case 'raw-ipv4': return 'needs root or CAP_NET_RAW (raw IPv4 send)'
-    default: return 'needs root'
-  }
+  return `a firewall rule refused a datagram (iptables/nftables OUTPUT${ctx.kind === 'packet' ? ', or an ebtables/tc rule on the interface' : ''}); ` +
+    'check the rules that match the packets this program sends'
 }
 
 /**
@@ -94,15 +116,25 @@ export function toIoError (err: unknown, ctx: IoErrorContext): IoError {
   const detail = typeof e.detail === 'string' ? e.detail : undefined
   let code: IoErrorCode = IoErrorCode.Syscall
   let fix: string | undefined
-  if (errno === EPERM || errno === EACCES) {
+  if ((errno === EPERM || errno === EACCES) && isSend(syscall)) {
+    code = IoErrorCode.Refused
+    fix = refusedFix(errno, ctx)
+  } else if (errno === EPERM || errno === EACCES) {
     code = IoErrorCode.Permission
-    fix = permissionFix(ctx, syscall)
+    fix = capabilityFix(ctx, syscall === 'capget')
   } else if (ctx.kind === 'nfqueue' && syscall === 'socket' && (errno === EPROTONOSUPPORT || errno === EAFNOSUPPORT)) {
     code = IoErrorCode.NoNfqueue
-    fix = 'the kernel has no nfnetlink_queue (modprobe nfnetlink_queue)'
+    fix = 'the kernel has no nfnetlink_queue (modprobe nfnetlink_queue; CONFIG_NETFILTER_NETLINK_QUEUE)'
+  } else if (ctx.kind === 'packet' && syscall === 'socket' && errno === EAFNOSUPPORT) {
+    code = IoErrorCode.NoPacketSocket
+    fix = 'the kernel has no packet sockets (modprobe af_packet; CONFIG_PACKET)'
   } else if (syscall === 'if_nametoindex' || (syscall === 'ioctl' && errno === ENODEV)) {
     code = IoErrorCode.NoInterface
     fix = `no network interface named ${JSON.stringify(ctx.interface ?? detail ?? '')} (ip link shows the names)`
+  } else if (syscall === 'bind' && errno === ENODEV && ctx.kind === 'packet') {
+    code = IoErrorCode.NoInterface
+    fix = `the interface ${JSON.stringify(ctx.interface ?? detail ?? '')} went away while the socket was being opened ` +
+      '(deleted or renamed: ip link shows the names); open it again once it is back'
   } else if (detail === 'SO_ATTACH_FILTER') {
     code = IoErrorCode.Filter
     fix = errno === ENOMEM

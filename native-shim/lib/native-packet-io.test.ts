@@ -3,7 +3,9 @@
 import { expect } from 'chai'
 import { CanceledError, ConfigError } from '@tcpcopy/interface'
 import { loadAddon, type NativeKind, type NativeSocketClass, type NativeSocketOptions } from './native.js'
-import { NativePacketIo, createRawIpv4Io, createPacketIo, linkTypeOfArphrd, LINKTYPE_ETHERNET, LINKTYPE_RAW, DEFAULT_RING } from './native-packet-io.js'
+import {
+  NativePacketIo, createRawIpv4Io, createPacketIo, linkTypeOfArphrd, linkTypeOfInterface, rxDescCapacity, LINKTYPE_ETHERNET, LINKTYPE_RAW, DEFAULT_RING
+} from './native-packet-io.js'
 import { FakeNativeSocket, openFds, sleep } from './test-helpers.js'
 
 const { NativeSocket } = loadAddon()
@@ -41,7 +43,7 @@ describe('NativePacketIo', () => {
       expect(dv.getUint32(RX_DESC + 8 + 4, true)).to.equal(1500)
       expect(dv.getUint32(RX_DESC + 16, true)).to.equal(RX_DATA + 2 * 2048)
       expect(dv.getUint32(RX_DESC + 16 + 4, true)).to.equal(2048) // cut to snap
-      expect(io.stats()).to.deep.equal({ received: 3, sent: 3, truncated: 1, overruns: 0 })
+      expect(io.stats()).to.deep.equal({ received: 3, sent: 3, truncated: 1, overruns: 0, drops: 0 })
       expect(io.send(0)).to.equal(0)
     } finally { io.close() }
   })
@@ -93,9 +95,101 @@ describe('NativePacketIo', () => {
   it('a bad max reaches the addon as TC_ERR_IO_ARGUMENT', () => {
     const io = new NativePacketIo('packet', opts, {}, Loopback)
     try {
-      expect(() => io.receive(1e6)).to.throw().with.property('code', 'TC_ERR_IO_ARGUMENT')
       expect(() => io.receive(-1)).to.throw().with.property('code', 'TC_ERR_IO_ARGUMENT')
+      expect(() => io.receive(1.5)).to.throw().with.property('code', 'TC_ERR_IO_ARGUMENT')
+      expect(() => io.receive(Number.NaN)).to.throw().with.property('code', 'TC_ERR_IO_ARGUMENT')
     } finally { io.close() }
+  })
+
+  it('receive(max) writes no more descriptors than regions.rxDescCount, whatever max is; the rest stay pending', () => {
+    const rxDescCount = 4
+    const io = new NativePacketIo('packet', { ...opts, regions: { ...opts.regions, rxDescCount } }, {}, Loopback)
+    const dv = new DataView(memory.buffer)
+    try {
+      stage(Array(8).fill(16))
+      expect(io.send(8)).to.equal(8)
+      for (let k = 0; k < 8; k++) dv.setUint32(RX_DESC + 8 * rxDescCount + 4 * k, 0xdeadbeef, true) // just past the area
+      expect(io.receive(1e6)).to.equal(rxDescCount)
+      for (let k = 0; k < 8; k++) expect(dv.getUint32(RX_DESC + 8 * rxDescCount + 4 * k, true)).to.equal(0xdeadbeef)
+      expect(io.receive(100)).to.equal(4)
+      expect(io.receive(100)).to.equal(0)
+      expect(io.stats().received).to.equal(8)
+    } finally { io.close() }
+  })
+
+  it('without rxDescCount, the descriptor area ends at the next region above it (or the memory end)', () => {
+    const r = { memory, rxDescOff: 0, rxDataOff: 65536, rxDataSize: 65536, txDescOff: 32768 }
+    expect(rxDescCapacity(r)).to.equal(32768 / 8) // up to txDescOff
+    expect(rxDescCapacity({ ...r, txDescOff: 131072 })).to.equal(65536 / 8) // up to rxDataOff
+    expect(rxDescCapacity({ ...r, rxDescOff: 200000, rxDataOff: 0, txDescOff: 100 })).to.equal(Math.floor((4 * 65536 - 200000) / 8)) // to the end
+    expect(rxDescCapacity({ ...r, rxDescCount: 7 })).to.equal(7)
+    // receive() hands the addon the capacity and a max clamped to it
+    const calls: number[][] = []
+    class Fake extends FakeNativeSocket {
+      override recvBatch (_b: ArrayBuffer, _d: number, _o: number, _s: number, _snap: number, max: number, descCount?: number): number { calls.push([max, descCount ?? -1]); return 0 }
+    }
+    const io = new NativePacketIo('packet', { regions: r, snap: 8 }, {}, Fake as unknown as NativeSocketClass)
+    io.receive(10_000)
+    io.receive(100)
+    expect(calls).to.deep.equal([[4096, 4096], [100, 4096]])
+  })
+
+  it('refuses an rxDescCount that overlaps the receive data or runs past the memory (ConfigError)', () => {
+    const make = (rxDescCount: number, rxDescOff = RX_DESC): NativePacketIo => new NativePacketIo('packet', { ...opts, regions: { ...opts.regions, rxDescOff, rxDescCount } }, {}, Loopback)
+    expect(() => make(8193)).to.throw(ConfigError, /overlaps the receive data/)
+    expect(() => make(2, 4 * 65536 - 8)).to.throw(ConfigError, /ends past the memory/)
+    expect(() => make(0)).to.throw(ConfigError, /rxDescCount/)
+  })
+
+  it('refuses a shared memory, whose SharedArrayBuffer the addon cannot write (ConfigError)', () => {
+    const shared = new WebAssembly.Memory({ initial: 4, maximum: 4, shared: true })
+    expect(() => new NativePacketIo('packet', { ...opts, regions: { ...opts.regions, memory: shared } }, {}, Loopback)).to.throw(ConfigError, /shared/)
+  })
+
+  it('hands the addon a copy of the filter on a plain ArrayBuffer, also when the caller\'s sits on a SharedArrayBuffer', () => {
+    const seen: NativeSocketOptions[] = []
+    class Fake extends FakeNativeSocket {
+      constructor (_kind: unknown, o: NativeSocketOptions) { super(); seen.push(o) }
+    }
+    const filter = new Uint8Array(new SharedArrayBuffer(16))
+    filter.set([6, 0, 0, 0, 0, 0, 4, 0], 8)
+    createPacketIo({ ...opts, interface: 'eth0', filter }, Fake as unknown as NativeSocketClass)
+    const passed = seen[0]!.filter!
+    expect(passed.buffer).to.be.instanceOf(ArrayBuffer)
+    expect(passed).to.not.equal(filter)
+    expect(Array.from(passed)).to.deep.equal(Array.from(filter))
+  })
+
+  it('onReadable: a second callback replaces the first, and it is called again while datagrams stay unread', async () => {
+    const io = new NativePacketIo('packet', opts, {}, Loopback)
+    try {
+      let first = 0
+      let second = 0
+      io.onReadable(() => { first++ })
+      io.onReadable(() => { second++ }) // reads nothing: level-triggered, so called again and again
+      stage([10])
+      io.send(1)
+      for (let i = 0; i < 100 && second < 3; i++) await sleep(2)
+      expect(first).to.equal(0)
+      expect(second).to.be.at.least(3)
+      let reads = 0
+      io.onReadable(() => { reads++; io.receive(16) })
+      for (let i = 0; i < 100 && reads === 0; i++) await sleep(2)
+      const settled = reads
+      await sleep(30)
+      expect(reads, 'nothing pending: no more calls').to.equal(settled)
+    } finally { io.close() }
+  })
+
+  it('reads the link type of an interface from /sys/class/net/NAME/type', () => {
+    const files: Record<string, string> = { '/sys/class/net/eth0/type': '1\n', '/sys/class/net/tun0/type': '65534\n', '/sys/class/net/wlan0/type': '801\n' }
+    const read = (p: string): string => { const t = files[p]; if (t === undefined) throw new Error('ENOENT'); return t }
+    expect(linkTypeOfInterface('eth0', read)).to.equal(LINKTYPE_ETHERNET)
+    expect(linkTypeOfInterface('tun0', read)).to.equal(LINKTYPE_RAW)
+    expect(linkTypeOfInterface('wlan0', read)).to.equal(undefined)
+    expect(linkTypeOfInterface('nosuch0', read)).to.equal(undefined)
+    expect(linkTypeOfInterface('../eth0', read)).to.equal(undefined)
+    expect(linkTypeOfInterface('lo')).to.equal(LINKTYPE_ETHERNET) // the real file: ARPHRD_LOOPBACK
   })
 
   it('raw-ipv4 never polls and receive() returns 0', () => {

@@ -1,6 +1,7 @@
 // PacketIo over the native shim: the three socket kinds behind one class.
 // receive() and send() allocate nothing per datagram: the addon reads and
 // writes memory.buffer in place and returns a count.
+import { readFileSync } from 'node:fs'
 import { CanceledError, ConfigError, IoError } from '@tcpcopy/interface'
 import type { PacketIo, PacketIoKind, PacketIoOptions, PacketIoRegions, PacketIoStats } from '@tcpcopy/interface'
 import { loadNative, type NativeRingOptions, type NativeSocket, type NativeSocketClass, type NativeSocketOptions } from './native.js'
@@ -64,12 +65,50 @@ export function linkTypeOfArphrd (arphrd: number): number | undefined {
   }
 }
 
-function checkOptions (opts: PacketIoOptions): void {
-  const r: PacketIoRegions | undefined = opts?.regions
+/**
+ * The pcap link type of the interface `name`, from its ARPHRD type in
+ * /sys/class/net/NAME/type (what a packet socket on it reports); undefined
+ * when that cannot be read or the type is not supported. Lets a capture
+ * compile its filter for the right link type before the socket opens.
+ */
+export function linkTypeOfInterface (name: string, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): number | undefined {
+  if (typeof name !== 'string' || name === '' || name.includes('/') || name === '.' || name === '..') return undefined
+  let text: string
+  try { text = readFile(`/sys/class/net/${name}/type`) } catch { return undefined }
+  const arphrd = Number(text.trim())
+  return Number.isInteger(arphrd) ? linkTypeOfArphrd(arphrd) : undefined
+}
+
+/** The regions a PacketIo takes, with the size of the receive descriptor area. */
+export interface PacketIoRegionsWithCapacity extends PacketIoRegions {
+  /**
+   * Descriptors the area at rxDescOff holds (8 bytes each): receive() never
+   * writes more. Absent: the bytes from rxDescOff to the next region above it
+   * (rxDataOff or txDescOff) or to the end of the memory, divided by 8.
+   */
+  rxDescCount?: number
+}
+
+/** How many receive descriptors `r` has room for (see PacketIoRegionsWithCapacity.rxDescCount). */
+export function rxDescCapacity (r: PacketIoRegionsWithCapacity): number {
+  if (r.rxDescCount !== undefined) return r.rxDescCount
+  let end = r.memory.buffer.byteLength
+  for (const start of [r.rxDataOff, r.txDescOff]) if (start > r.rxDescOff && start < end) end = start
+  return Math.floor((end - r.rxDescOff) / 8)
+}
+
+/** What every factory here takes: PacketIoOptions whose regions may give the descriptor capacity. */
+export interface NativePacketIoOptions extends PacketIoOptions {
+  regions: PacketIoRegionsWithCapacity
+}
+
+function checkOptions (opts: NativePacketIoOptions): void {
+  const r: PacketIoRegionsWithCapacity | undefined = opts?.regions
   const bad = (what: string): never => {
     throw new ConfigError(`packet I/O option ${what}`, 'TC_ERR_CONFIG_PACKET_IO')
   }
   if (r === undefined || !(r.memory instanceof WebAssembly.Memory)) bad('regions.memory must be a WebAssembly.Memory')
+  if (!(r.memory.buffer instanceof ArrayBuffer)) bad('regions.memory must not be shared (its SharedArrayBuffer cannot be written by the shim)')
   const size = r.memory.buffer.byteLength
   for (const key of ['rxDescOff', 'rxDataOff', 'rxDataSize', 'txDescOff'] as const) {
     const v = r[key]
@@ -77,8 +116,26 @@ function checkOptions (opts: PacketIoOptions): void {
   }
   if (r.rxDataOff % 8 !== 0) bad(`regions.rxDataOff must be 8-byte aligned, got ${r.rxDataOff}`)
   if (r.rxDataOff + r.rxDataSize > size) bad(`the receive data region [${r.rxDataOff}, +${r.rxDataSize}) ends past the memory (${size} bytes)`)
+  if (r.rxDescCount !== undefined) {
+    if (!Number.isInteger(r.rxDescCount) || r.rxDescCount < 1) bad(`regions.rxDescCount must be a positive integer, got ${String(r.rxDescCount)}`)
+    const end = r.rxDescOff + 8 * r.rxDescCount
+    if (end > size) bad(`the receive descriptor area [${r.rxDescOff}, +${8 * r.rxDescCount}) ends past the memory (${size} bytes)`)
+    if (r.rxDescOff < r.rxDataOff + r.rxDataSize && r.rxDataOff < end) bad(`the receive descriptor area [${r.rxDescOff}, +${8 * r.rxDescCount}) overlaps the receive data region`)
+  }
+  if (rxDescCapacity(r) < 1) bad(`regions.rxDescOff leaves no room for a receive descriptor (${r.rxDescOff})`)
   if (!Number.isInteger(opts.snap) || opts.snap < 1 || opts.snap > MAX_SNAP) bad(`snap must be an integer 1..${MAX_SNAP}, got ${String(opts.snap)}`)
   if (opts.snap > r.rxDataSize) bad(`snap (${opts.snap}) must fit in the receive data region (${r.rxDataSize} bytes)`)
+}
+
+/** PacketIoStats with the packet drops the kernel counted for the socket. */
+export interface NativePacketIoStats extends PacketIoStats {
+  /**
+   * Packets the kernel dropped because this socket's receive buffer was full
+   * (packet sockets: PACKET_STATISTICS). 0 for nfqueue, whose losses show as
+   * `overruns` (ENOBUFS reports) and in the queue's user_dropped counter
+   * (/proc/net/netfilter/nfnetlink_queue), and for raw-ipv4.
+   */
+  drops: number
 }
 
 /**
@@ -90,15 +147,17 @@ export class NativePacketIo implements PacketIo {
   protected readonly native: NativeSocket
   readonly #regions: PacketIoRegions
   readonly #snap: number
+  readonly #descCount: number
   readonly #ctx: IoErrorContext
   #closed = false
-  #last: PacketIoStats = { received: 0, sent: 0, truncated: 0, overruns: 0 }
+  #last: NativePacketIoStats = { received: 0, sent: 0, truncated: 0, overruns: 0, drops: 0 }
 
-  constructor (kind: PacketIoKind, opts: PacketIoOptions, nativeOpts: NativeSocketOptions, Native: NativeSocketClass = loadNative()) {
+  constructor (kind: PacketIoKind, opts: NativePacketIoOptions, nativeOpts: NativeSocketOptions, Native: NativeSocketClass = loadNative()) {
     checkOptions(opts)
     this.kind = kind
     this.#regions = opts.regions
     this.#snap = opts.snap
+    this.#descCount = rxDescCapacity(opts.regions)
     this.#ctx = { kind, interface: nativeOpts.interface }
     try {
       this.native = new Native(kind, nativeOpts)
@@ -119,12 +178,14 @@ export class NativePacketIo implements PacketIo {
    */
   get rcvbuf (): number { return this.#closed ? 0 : this.native.rcvbuf }
 
+  /** Reads up to min(max, the descriptor capacity of the regions) datagrams. */
   receive (max: number): number {
     if (this.#closed) throw new CanceledError(`${this.kind} I/O is closed`)
     if (this.kind === 'raw-ipv4') return 0 // an IPPROTO_RAW socket never receives
     const r = this.#regions
+    const n = max > this.#descCount ? this.#descCount : max
     try {
-      return this.native.recvBatch(r.memory.buffer, r.rxDescOff, r.rxDataOff, r.rxDataSize, this.#snap, max)
+      return this.native.recvBatch(r.memory.buffer, r.rxDescOff, r.rxDataOff, r.rxDataSize, this.#snap, n, this.#descCount)
     } catch (err) {
       throw toIoError(err, { ...this.#ctx, op: 'receive' })
     }
@@ -141,8 +202,14 @@ export class NativePacketIo implements PacketIo {
     }
   }
 
+  /**
+   * Sets the one readiness callback (a later call replaces it): called on a
+   * later turn of the event loop while datagrams are pending (level-triggered,
+   * so again if it leaves some unread), never after close.
+   */
   onReadable (fn: () => void): void {
     if (this.#closed) throw new CanceledError(`${this.kind} I/O is closed`)
+    if (typeof fn !== 'function') throw new ConfigError(`${this.kind} I/O: onReadable needs a function, got ${typeof fn}`, 'TC_ERR_CONFIG_PACKET_IO')
     if (this.kind === 'raw-ipv4') return // an IPPROTO_RAW socket never has anything to read
     try {
       this.native.startPoll(fn)
@@ -151,10 +218,10 @@ export class NativePacketIo implements PacketIo {
     }
   }
 
-  stats (): PacketIoStats {
+  stats (): NativePacketIoStats {
     if (this.#closed) return { ...this.#last }
     const s = this.native.stats()
-    return { received: s.received, sent: s.sent, truncated: s.truncated, overruns: s.overruns }
+    return { received: s.received, sent: s.sent, truncated: s.truncated, overruns: s.overruns, drops: s.drops ?? 0 }
   }
 
   close (): void {
@@ -165,7 +232,7 @@ export class NativePacketIo implements PacketIo {
   }
 }
 
-export interface NfqueueIoOptions extends PacketIoOptions {
+export interface NfqueueIoOptions extends NativePacketIoOptions {
   /** Netlink receive buffer in bytes; default 16 MiB (SO_RCVBUFFORCE, else capped by net.core.rmem_max). */
   rcvbuf?: number
 }
@@ -180,7 +247,7 @@ export class NfqueueIo extends NativePacketIo {
   get portId (): number { return this.native.portId }
 }
 
-export interface PacketSocketIoOptions extends PacketIoOptions {
+export interface PacketSocketIoOptions extends NativePacketIoOptions {
   /**
    * Interface to capture on: frames then start with its link-layer header
    * (linkType 1 for Ethernet and loopback). Absent: all interfaces, as IP
@@ -219,7 +286,8 @@ export class PacketSocketIo extends NativePacketIo {
     const nativeOpts: NativeSocketOptions = { rcvbuf: opts.rcvbuf ?? DEFAULT_RCVBUF }
     if (ring !== undefined) nativeOpts.ring = ring
     if (opts.interface !== undefined) nativeOpts.interface = opts.interface
-    if (filter !== undefined) nativeOpts.filter = filter
+    // A copy on a plain ArrayBuffer: the caller's array may sit on a SharedArrayBuffer or change later.
+    if (filter !== undefined) nativeOpts.filter = new Uint8Array(filter)
     if (opts.ignoreOutgoing === true) nativeOpts.ignoreOutgoing = true
     super('packet', opts, nativeOpts, Native)
     const lt = this.native.cooked ? LINKTYPE_RAW : linkTypeOfArphrd(this.native.arphrd)
@@ -239,7 +307,7 @@ export class PacketSocketIo extends NativePacketIo {
   get ringSize (): number { return this.closed ? 0 : (this.native.ringSize ?? 0) }
 }
 
-export interface RawIpv4IoOptions extends PacketIoOptions {
+export interface RawIpv4IoOptions extends NativePacketIoOptions {
   /** Send buffer in bytes; absent: kernel default. */
   sndbuf?: number
 }

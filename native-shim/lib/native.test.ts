@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadAddon, type NativeSocket } from './native.js'
-import { openFds, sleep } from './test-helpers.js'
+import { openFds, runChild, sleep } from './test-helpers.js'
 
 const { NativeSocket: Native } = loadAddon()
 
@@ -60,7 +60,7 @@ describe('native addon', () => {
       expect(len).to.equal(lengths[i])
       expect(Array.from(u8.subarray(off, off + len)).every((b) => b === i + 1)).to.equal(true)
     }
-    expect(s.stats()).to.deep.equal({ received: 4, sent: 4, truncated: 0, overruns: 0 })
+    expect(s.stats()).to.deep.equal({ received: 4, sent: 4, truncated: 0, overruns: 0, drops: 0 })
   })
 
   it('rounds the slot up to 8 bytes and cuts a longer datagram to snap, counting it as truncated', () => {
@@ -129,6 +129,54 @@ describe('native addon', () => {
     view.setUint32(TX_DESC + 4, 8, true)
     expect(() => s!.sendBatch(buf, TX_DESC, 1)).to.throw(RangeError, /descriptor 0/)
     expect(() => s!.recvBatch(buf, -1, DATA, DATA_SIZE, 64, 2)).to.throw(RangeError)
+  })
+
+  it('writes at most descCount descriptors, and refuses descriptors that overlap the data region', () => {
+    const { buf, u8, dv } = setup()
+    s = new Native('loopback-test', {})
+    stage(dv, u8, Array(6).fill(8))
+    expect(s.sendBatch(buf, TX_DESC, 6)).to.equal(6)
+    dv.setUint32(DESC + 3 * 8, 0xdeadbeef, true)
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 8, 100, 3)).to.equal(3)
+    expect(dv.getUint32(DESC + 3 * 8, true)).to.equal(0xdeadbeef) // descriptor 3 was not written
+    expect(() => s!.recvBatch(buf, DATA + 64, DATA, DATA_SIZE, 8, 100, 100)).to.throw(RangeError, /overlap/)
+    expect(s.recvBatch(buf, DESC, DATA, DATA_SIZE, 8, 100)).to.equal(3)
+  })
+
+  it('refuses SharedArrayBuffer and detached buffers with a TypeError/RangeError and never reads them (in a child: a bad read would crash it)', () => {
+    const r = runChild(`
+      import { loadAddon } from ${JSON.stringify(new URL('./native.js', import.meta.url).href)}
+      const { NativeSocket, fillForTest } = loadAddon()
+      const detached = () => { const b = new ArrayBuffer(16); structuredClone(b, { transfer: [b] }); return b }
+      const out = []
+      const attempt = (what, fn) => { try { fn(); out.push(what + ': ok') } catch (e) { out.push(what + ': ' + e.constructor.name) } }
+      // the filter is read before socket(AF_PACKET): no privilege needed to reach these checks
+      attempt('filter on a SharedArrayBuffer', () => new NativeSocket('packet', { interface: 'lo', filter: new Uint8Array(new SharedArrayBuffer(8)) }))
+      attempt('filter at an offset into a SharedArrayBuffer', () => new NativeSocket('packet', { interface: 'lo', filter: new Uint8Array(new SharedArrayBuffer(16), 8) }))
+      attempt('filter on a detached buffer', () => { const u = new Uint8Array(new ArrayBuffer(8)); structuredClone(u.buffer, { transfer: [u.buffer] }); return new NativeSocket('packet', { interface: 'lo', filter: u }) })
+      attempt('filter as a detached ArrayBuffer', () => new NativeSocket('packet', { interface: 'lo', filter: detached() }))
+      const s = new NativeSocket('loopback-test', {})
+      attempt('recvBatch into a SharedArrayBuffer', () => s.recvBatch(new SharedArrayBuffer(4096), 0, 1024, 1024, 64, 4))
+      attempt('sendBatch from a SharedArrayBuffer', () => s.sendBatch(new SharedArrayBuffer(4096), 0, 1))
+      attempt('recvBatch into a detached buffer', () => s.recvBatch(detached(), 0, 8, 8, 8, 1))
+      attempt('fillForTest on a SharedArrayBuffer', () => fillForTest(new SharedArrayBuffer(16), 0, 4, 1))
+      attempt('fillForTest on a detached buffer', () => fillForTest(detached(), 0, 4, 1))
+      s.close()
+      console.log(JSON.stringify(out))
+    `)
+    expect(r.signal, r.stderr).to.equal(null)
+    expect(r.status, r.stderr).to.equal(0)
+    expect(JSON.parse(r.stdout)).to.deep.equal([
+      'filter on a SharedArrayBuffer: TypeError',
+      'filter at an offset into a SharedArrayBuffer: TypeError',
+      'filter on a detached buffer: RangeError',
+      'filter as a detached ArrayBuffer: RangeError',
+      'recvBatch into a SharedArrayBuffer: TypeError',
+      'sendBatch from a SharedArrayBuffer: TypeError',
+      'recvBatch into a detached buffer: TypeError',
+      'fillForTest on a SharedArrayBuffer: TypeError',
+      'fillForTest on a detached buffer: RangeError'
+    ])
   })
 
   it('calls the poll callback on the loop thread while readable, and not after stopPoll', async () => {

@@ -37,8 +37,12 @@ export interface NativeRingOptions {
 export interface NativeStats {
   received: number
   sent: number
+  /** Datagrams stored shorter than they were on the wire (cut by the slot, or by the filter's return value). */
   truncated: number
+  /** nfqueue: ENOBUFS reports (one each, however many datagrams were lost); packet: packets the kernel dropped. */
   overruns: number
+  /** packet: packets the kernel dropped for a full receive buffer (PACKET_STATISTICS); 0 for the other kinds. Absent on fakes. */
+  drops?: number
 }
 
 /** One socket of the addon (src/native_socket.cc). Throws errors with errno, code and syscall. */
@@ -61,12 +65,19 @@ export interface NativeSocket {
   /**
    * recvmmsg(MSG_DONTWAIT) of up to `max` datagrams straight into `buffer`:
    * datagram i goes to dataOff + i*align8(snap) (at most snap bytes) and is
-   * described at descOff + 8i as [offset u32 LE, length u32 LE]. Returns n.
+   * described at descOff + 8i as [offset u32 LE, length u32 LE]. Reads at
+   * most min(max, descCount, dataSize / align8(snap)); descCount (the
+   * descriptors the area holds) defaults to max. Returns n.
    */
-  recvBatch (buffer: ArrayBuffer, descOff: number, dataOff: number, dataSize: number, snap: number, max: number): number
-  /** sendmmsg of the n 16-byte descriptors at descOff; returns how many the kernel took. */
+  recvBatch (buffer: ArrayBuffer, descOff: number, dataOff: number, dataSize: number, snap: number, max: number, descCount?: number): number
+  /**
+   * sendmmsg of the n 16-byte descriptors at descOff; returns k, how many the
+   * kernel took (datagrams 0..k-1, in order). k < n: a full socket buffer, or
+   * a hard error on datagram k that a call starting with that datagram
+   * throws. Throws only when nothing was sent.
+   */
   sendBatch (buffer: ArrayBuffer, descOff: number, n: number): number
-  /** Calls fn on the loop thread while the socket is readable (level-triggered). */
+  /** Calls fn on the loop thread while the socket is readable (level-triggered); a second call replaces fn. */
   startPoll (fn: () => void): void
   stopPoll (): void
   /** Stops the poll and closes the fd; idempotent. */

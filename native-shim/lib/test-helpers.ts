@@ -1,5 +1,6 @@
 // Helpers for this package's tests only (not exported from index.ts).
 import { readdirSync } from 'node:fs'
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { hex } from '@tcpcopy/interface'
 
 export { hex }
@@ -19,6 +20,30 @@ export function checksum (bytes: Uint8Array): number {
 }
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+const hasSetpriv = spawnSync('setpriv', ['--version'], { encoding: 'utf8' }).status === 0
+
+/**
+ * Whether runWithoutNetCaps can run: as a normal user always; as root only
+ * with util-linux's setpriv, which takes CAP_NET_ADMIN and CAP_NET_RAW out of
+ * the child's bounding set (so root's child has neither).
+ */
+export const canDropNetCaps = !isRoot || hasSetpriv
+
+/**
+ * Runs `script` (an ES module, as text) in a child node process without
+ * CAP_NET_ADMIN and CAP_NET_RAW; imports in it resolve from this package's dist/.
+ */
+export function runWithoutNetCaps (script: string): SpawnSyncReturns<string> {
+  const node = [process.execPath, '--input-type=module', '-e', script]
+  const cmd = isRoot ? ['setpriv', '--bounding-set=-net_admin,-net_raw', ...node] : node
+  return spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: 20_000, cwd: new URL('.', import.meta.url).pathname })
+}
+
+/** Runs `script` (an ES module, as text) in a child node process, e.g. where a bug could crash the process. */
+export function runChild (script: string): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, cwd: new URL('.', import.meta.url).pathname })
+}
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -50,10 +75,10 @@ export class FakeNativeSocket {
   closes = 0
   polls = 0
   constructor (_kind?: unknown, _opts?: unknown) {}
-  recvBatch (_b: ArrayBuffer, _d: number, _o: number, _s: number, _snap: number, _max: number): number { return 0 }
+  recvBatch (_b: ArrayBuffer, _d: number, _o: number, _s: number, _snap: number, _max: number, _descCount?: number): number { return 0 }
   sendBatch (_b: ArrayBuffer, _d: number, n: number): number { return n }
   startPoll (_fn: () => void): void { this.polls++ }
   stopPoll (): void {}
   close (): void { this.closes++; this.closed = true; this.fd = -1 }
-  stats (): { received: number, sent: number, truncated: number, overruns: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
+  stats (): { received: number, sent: number, truncated: number, overruns: number, drops?: number } { return { received: 0, sent: 0, truncated: 0, overruns: 0 } }
 }

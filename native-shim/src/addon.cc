@@ -17,15 +17,25 @@ Napi::Value FillForTest(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "fillForTest(buffer: ArrayBuffer, offset, length, byte)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  void* data = nullptr;
+  size_t size = 0;
+  if (napi_get_arraybuffer_info(env, info[0], &data, &size) != napi_ok) {
+    Napi::TypeError::New(env, "fillForTest: cannot read the ArrayBuffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   double off = info[1].As<Napi::Number>().DoubleValue();
   double len = info[2].As<Napi::Number>().DoubleValue();
   uint32_t byte = info[3].As<Napi::Number>().Uint32Value();
-  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(ab.ByteLength())) {
+  if (!(off >= 0) || !(len >= 0) || off + len > static_cast<double>(size)) {
     Napi::RangeError::New(env, "fillForTest: range outside the buffer").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::memset(static_cast<uint8_t*>(ab.Data()) + static_cast<size_t>(off), static_cast<int>(byte & 0xff), static_cast<size_t>(len));
+  if (len == 0) return env.Undefined();
+  if (data == nullptr) {
+    Napi::TypeError::New(env, "fillForTest: the ArrayBuffer is detached").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::memset(static_cast<uint8_t*>(data) + static_cast<size_t>(off), static_cast<int>(byte & 0xff), static_cast<size_t>(len));
   return env.Undefined();
 }
 

@@ -39,6 +39,8 @@ constexpr uint32_t kMaxFilterInsns = 4096;
 constexpr uint32_t kMaxSnap = 256 * 1024;
 // ENOBUFS reports absorbed in one recvBatch before it returns what it has.
 constexpr int kMaxOverrunsPerBatch = 64;
+// Control buffer of one message on a packet socket: one PACKET_AUXDATA cmsg.
+constexpr size_t kAuxSpace = CMSG_SPACE(sizeof(struct tpacket_auxdata));
 
 inline void PutU32LE(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v);
@@ -72,12 +74,20 @@ bool ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what, uint32_t
 bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len) {
   Napi::Env env = info.Env();
   if (info.Length() <= i || !info[i].IsArrayBuffer()) {
+    Napi::TypeError::New(env, "the first argument must be an ArrayBuffer (memory.buffer; a shared memory's SharedArrayBuffer is not accepted)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  // Raw N-API: node-addon-api's Data() leaves a pending exception and
+  // returns null when the call fails, which must never reach a memcpy.
+  void* p = nullptr;
+  size_t n = 0;
+  if (napi_get_arraybuffer_info(env, info[i], &p, &n) != napi_ok) {
     Napi::TypeError::New(env, "the first argument must be an ArrayBuffer (memory.buffer)").ThrowAsJavaScriptException();
     return false;
   }
-  Napi::ArrayBuffer ab = info[i].As<Napi::ArrayBuffer>();
-  *data = static_cast<uint8_t*>(ab.Data());
-  *len = ab.ByteLength();
+  *data = static_cast<uint8_t*>(p);
+  *len = n;
   if (*data == nullptr || *len == 0) {
     Napi::TypeError::New(env, "the ArrayBuffer is detached or empty (did the memory grow?)").ThrowAsJavaScriptException();
     return false;
@@ -112,6 +122,16 @@ bool HasEffectiveCap(int cap) {
 }
 
 }  // namespace
+
+void ThrowMissingCap(Napi::Env env, const char* cap) {
+  std::string msg = std::string(cap) + " is not in the effective capability set of this process";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("errno", Napi::Number::New(env, EPERM));
+  e.Set("code", Napi::String::New(env, "EPERM"));
+  e.Set("syscall", Napi::String::New(env, "capget"));
+  e.Set("detail", Napi::String::New(env, cap));
+  e.ThrowAsJavaScriptException();
+}
 
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const char* detail) {
   const char* name = strerrorname_np(err);
@@ -209,7 +229,7 @@ bool NativeSocket::OpenNfqueue(Napi::Env env, const Napi::Object& opts) {
   // Any user may open a NETLINK_NETFILTER socket; the queue commands then
   // fail in the kernel's ACK. Say so at open time instead.
   if (!HasEffectiveCap(CAP_NET_ADMIN)) {
-    ThrowErrno(env, EPERM, "capget", "CAP_NET_ADMIN is not in the effective set");
+    ThrowMissingCap(env, "CAP_NET_ADMIN");
     return false;
   }
   fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
@@ -236,6 +256,63 @@ bool NativeSocket::OpenNfqueue(Napi::Env env, const Napi::Object& opts) {
   return SetBuffer(env, SO_RCVBUFFORCE, SO_RCVBUF, opts, "rcvbuf");
 }
 
+// Reads option `filter` (a Uint8Array or ArrayBuffer of 8-byte struct
+// sock_filter entries, host order) into aligned storage; empty when absent.
+// Runs before any socket exists, so bad input needs no privilege to be told.
+bool NativeSocket::ReadFilter(Napi::Env env, const Napi::Object& opts, std::vector<struct sock_filter>* out) {
+  out->clear();
+  Napi::Value fv = opts.Get("filter");
+  if (fv.IsUndefined() || fv.IsNull()) return true;
+  const uint8_t* bytes = nullptr;
+  size_t n = 0;
+  napi_value backing = nullptr;
+  if (fv.IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(env, fv, &type, &length, &data, &backing, &offset) != napi_ok) {
+      Napi::TypeError::New(env, "option filter: cannot read the typed array").ThrowAsJavaScriptException();
+      return false;
+    }
+    bytes = static_cast<const uint8_t*>(data);
+    n = Napi::TypedArray(env, fv).ByteLength();
+  } else if (fv.IsArrayBuffer()) {
+    backing = fv;
+  } else {
+    Napi::TypeError::New(env, "option filter must be a Uint8Array of 8-byte sock_filter structs").ThrowAsJavaScriptException();
+    return false;
+  }
+  // A SharedArrayBuffer is not an ArrayBuffer to N-API (its data cannot be
+  // read through napi_get_arraybuffer_info): refuse it instead of reading null.
+  bool is_ab = false;
+  if (backing == nullptr || napi_is_arraybuffer(env, backing, &is_ab) != napi_ok || !is_ab) {
+    Napi::TypeError::New(env, "option filter must be backed by an ArrayBuffer, not a SharedArrayBuffer (copy it first)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  if (fv.IsArrayBuffer()) {
+    void* data = nullptr;
+    if (napi_get_arraybuffer_info(env, backing, &data, &n) != napi_ok) {
+      Napi::TypeError::New(env, "option filter: cannot read the ArrayBuffer").ThrowAsJavaScriptException();
+      return false;
+    }
+    bytes = static_cast<const uint8_t*>(data);
+  }
+  if (n == 0 || n % sizeof(struct sock_filter) != 0 || n / sizeof(struct sock_filter) > kMaxFilterInsns) {
+    Napi::RangeError::New(env, "option filter must hold 1..4096 8-byte sock_filter structs, got " +
+                                   std::to_string(n) + " bytes").ThrowAsJavaScriptException();
+    return false;
+  }
+  if (bytes == nullptr) {
+    Napi::TypeError::New(env, "option filter: its buffer is detached").ThrowAsJavaScriptException();
+    return false;
+  }
+  out->resize(n / sizeof(struct sock_filter));
+  memcpy(out->data(), bytes, n);
+  return true;
+}
+
 bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
   std::string ifname;
   Napi::Value ifv = opts.Get("interface");
@@ -245,6 +322,24 @@ bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
     return false;
   }
   cooked_ = ifname.empty();
+
+  // What needs no privilege comes first: the filter and the interface name
+  // are checked before socket(AF_PACKET), which needs CAP_NET_RAW.
+  std::vector<struct sock_filter> insns;
+  if (!ReadFilter(env, opts, &insns)) return false;
+  if (!cooked_) {
+    if (ifname.size() >= IFNAMSIZ) {
+      ThrowErrno(env, ENODEV, "if_nametoindex", ifname.c_str());
+      return false;
+    }
+    errno = 0;
+    unsigned idx = if_nametoindex(ifname.c_str());
+    if (idx == 0) {
+      ThrowErrno(env, errno == 0 ? ENODEV : errno, "if_nametoindex", ifname.c_str());
+      return false;
+    }
+    ifindex_ = static_cast<int>(idx);
+  }
 
   // Protocol 0: the socket receives nothing until bind() names a protocol,
   // so the filter is in place before the first packet can be queued (no
@@ -256,16 +351,6 @@ bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
   }
 
   if (!cooked_) {
-    if (ifname.size() >= IFNAMSIZ) {
-      ThrowErrno(env, ENODEV, "if_nametoindex", ifname.c_str());
-      return false;
-    }
-    unsigned idx = if_nametoindex(ifname.c_str());
-    if (idx == 0) {
-      ThrowErrno(env, errno == 0 ? ENODEV : errno, "if_nametoindex", ifname.c_str());
-      return false;
-    }
-    ifindex_ = static_cast<int>(idx);
     struct ifreq ifr = {};
     memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
     if (ioctl(fd_, SIOCGIFHWADDR, &ifr) != 0) {
@@ -275,30 +360,7 @@ bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
     arphrd_ = ifr.ifr_hwaddr.sa_family;
   }
 
-  Napi::Value fv = opts.Get("filter");
-  if (!fv.IsUndefined() && !fv.IsNull()) {
-    const uint8_t* bytes = nullptr;
-    size_t n = 0;
-    if (fv.IsTypedArray()) {
-      Napi::TypedArray ta = fv.As<Napi::TypedArray>();
-      bytes = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-      n = ta.ByteLength();
-    } else if (fv.IsArrayBuffer()) {
-      Napi::ArrayBuffer ab = fv.As<Napi::ArrayBuffer>();
-      bytes = static_cast<const uint8_t*>(ab.Data());
-      n = ab.ByteLength();
-    } else {
-      Napi::TypeError::New(env, "option filter must be a Uint8Array of 8-byte sock_filter structs").ThrowAsJavaScriptException();
-      return false;
-    }
-    if (n == 0 || n % sizeof(struct sock_filter) != 0 || n / sizeof(struct sock_filter) > kMaxFilterInsns) {
-      Napi::RangeError::New(env, "option filter must hold 1..4096 8-byte sock_filter structs, got " +
-                                     std::to_string(n) + " bytes").ThrowAsJavaScriptException();
-      return false;
-    }
-    // Copy into aligned storage: struct sock_filter is {u16 code, u8 jt, u8 jf, u32 k}, host order.
-    std::vector<struct sock_filter> insns(n / sizeof(struct sock_filter));
-    memcpy(insns.data(), bytes, n);
+  if (!insns.empty()) {
     struct sock_fprog prog = {static_cast<unsigned short>(insns.size()), insns.data()};
     if (setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
       ThrowErrno(env, errno, "setsockopt", "SO_ATTACH_FILTER");
@@ -319,7 +381,19 @@ bool NativeSocket::OpenPacket(Napi::Env env, const Napi::Object& opts) {
 
   // The ring is set up before bind(): no packet is queued before it exists.
   Napi::Value ringv = opts.Get("ring");
-  if (!ringv.IsUndefined() && !ringv.IsNull() && !SetupRing(env, ringv)) return false;
+  if (!ringv.IsUndefined() && !ringv.IsNull()) {
+    if (!SetupRing(env, ringv)) return false;
+  } else {
+    // recvmmsg: the kernel cuts a packet to what the filter returns before
+    // queueing it, so MSG_TRUNC alone misses truncation. PACKET_AUXDATA
+    // brings the wire length (tp_len) of every datagram.
+    int one = 1;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) != 0) {
+      ThrowErrno(env, errno, "setsockopt", "PACKET_AUXDATA");
+      return false;
+    }
+    ctl_.assign(kMaxVlen * kAuxSpace, 0);
+  }
 
   struct sockaddr_ll sll = {};
   sll.sll_family = AF_PACKET;
@@ -445,16 +519,22 @@ void NativeSocket::CloseFds() {
   txfd_ = -1;
 }
 
-// recvBatch(buffer, descOff, dataOff, dataSize, snap, max) -> n
+// recvBatch(buffer, descOff, dataOff, dataSize, snap, max, descCount?) -> n
+// descCount: how many descriptors the area at descOff holds (absent: max).
 Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint8_t* base;
   size_t size;
-  uint32_t desc_off, data_off, data_size, snap, max;
+  uint32_t desc_off, data_off, data_size, snap, max, desc_count;
   if (!ArgBuffer(info, 0, &base, &size) || !ArgU32(info, 1, "descOff", &desc_off) ||
       !ArgU32(info, 2, "dataOff", &data_off) || !ArgU32(info, 3, "dataSize", &data_size) ||
       !ArgU32(info, 4, "snap", &snap) || !ArgU32(info, 5, "max", &max)) {
     return env.Undefined();
+  }
+  if (info.Length() > 6 && !info[6].IsUndefined()) {
+    if (!ArgU32(info, 6, "descCount", &desc_count)) return env.Undefined();
+  } else {
+    desc_count = max;
   }
   if (fd_ < 0) {
     ThrowErrno(env, EBADF, "recvmmsg", "the socket is closed");
@@ -464,9 +544,16 @@ Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "snap must be 1..262144 and dataOff 8-byte aligned").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (static_cast<uint64_t>(data_off) + data_size > size ||
-      static_cast<uint64_t>(desc_off) + static_cast<uint64_t>(max) * 8 > size) {
+  // At most as many datagrams as there are descriptors and slots.
+  const uint32_t slot = (snap + 7) & ~7u;
+  const uint32_t cap = std::min<uint32_t>(std::min(max, desc_count), data_size / slot);
+  const uint64_t desc_end = static_cast<uint64_t>(desc_off) + static_cast<uint64_t>(cap) * 8;
+  if (static_cast<uint64_t>(data_off) + data_size > size || desc_end > size) {
     Napi::RangeError::New(env, "receive regions lie outside the buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (cap > 0 && desc_off < static_cast<uint64_t>(data_off) + static_cast<uint64_t>(cap) * slot && data_off < desc_end) {
+    Napi::RangeError::New(env, "the receive descriptors overlap the receive data region").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (pending_errno_ != 0) {
@@ -477,8 +564,6 @@ Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
   }
   if (kind_ == Kind::RawIpv4) return Napi::Number::New(env, 0);  // IPPROTO_RAW never receives
 
-  const uint32_t slot = (snap + 7) & ~7u;
-  const uint32_t cap = std::min<uint32_t>(max, data_size / slot);
   if (ring_ != nullptr) {
     uint32_t got = RecvRing(base, desc_off, data_off, slot, snap, cap);
     if (got == 0 && cap > 0) {
@@ -495,6 +580,7 @@ Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
   }
   uint32_t n = 0;
   int overruns = 0;
+  const bool aux = !ctl_.empty();
   while (n < cap) {
     const unsigned batch = std::min<uint32_t>(cap - n, kMaxVlen);
     for (unsigned i = 0; i < batch; i++) {
@@ -504,6 +590,10 @@ Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
       h = {};
       h.msg_iov = &iovs_[i];
       h.msg_iovlen = 1;
+      if (aux) {
+        h.msg_control = ctl_.data() + static_cast<size_t>(i) * kAuxSpace;
+        h.msg_controllen = kAuxSpace;
+      }
       msgs_[i].msg_len = 0;
     }
     int r = recvmmsg(fd_, msgs_.data(), batch, MSG_DONTWAIT, nullptr);
@@ -525,7 +615,20 @@ Napi::Value NativeSocket::RecvBatch(const Napi::CallbackInfo& info) {
     }
     for (int i = 0; i < r; i++) {
       uint32_t len = std::min<uint32_t>(msgs_[i].msg_len, snap);
-      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) truncated_++;
+      bool cut = (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      if (aux && !cut) {
+        // The filter's return value may have cut the packet in the kernel
+        // already: compare with its length on the wire.
+        struct msghdr& h = msgs_[i].msg_hdr;
+        for (struct cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+          if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+          struct tpacket_auxdata a;
+          memcpy(&a, CMSG_DATA(c), sizeof a);
+          cut = len < a.tp_len;
+          break;
+        }
+      }
+      if (cut) truncated_++;
       uint8_t* d = base + desc_off + static_cast<size_t>(n + i) * 8;
       PutU32LE(d, data_off + (n + i) * slot);
       PutU32LE(d + 4, len);
@@ -680,7 +783,7 @@ void NativeSocket::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   napi_env env = self->Env();
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) {
-    self->StopUvPoll();
+    self->ReleaseAfterPollFailure();
     return;
   }
   napi_value fn = nullptr;
@@ -694,7 +797,7 @@ void NativeSocket::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
     napi_value err;
     if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);  // -> 'uncaughtException'
   } else if (st != napi_ok) {
-    self->StopUvPoll();  // JS cannot run here any more: stop calling it
+    self->ReleaseAfterPollFailure();  // JS cannot run here any more: stop calling it
   }
   napi_close_handle_scope(env, scope);
   // The callback may have closed the socket or stopped polling: re-arm only
@@ -708,6 +811,24 @@ void NativeSocket::StopUvPoll() {
   poll_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
   poll_ = nullptr;
+}
+
+// The poll stops for good, as stopPoll() would, without node-addon-api's
+// wrappers (they throw, or abort, when the environment cannot run JS). The
+// self-reference goes back to weak and the callback reference too, so
+// neither pins the object any more; close() still closes the fd, once.
+void NativeSocket::ReleaseAfterPollFailure() {
+  StopUvPoll();
+  napi_env env = Env();
+  uint32_t count = 0;
+  if (!callback_.IsEmpty()) {
+    napi_ref cb = callback_;
+    if (napi_reference_unref(env, cb, &count) != napi_ok) count = 0;
+  }
+  if (strong_) {
+    strong_ = false;
+    napi_reference_unref(env, _ref, &count);
+  }
 }
 
 void NativeSocket::StopPolling() {
@@ -730,21 +851,30 @@ Napi::Value NativeSocket::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats() -> { received, sent, truncated, overruns }. For a packet socket
-// the kernel's drop count (PACKET_STATISTICS, reset on read) is added to
-// overruns.
+// stats() -> { received, sent, truncated, overruns, drops }. For a packet
+// socket the kernel's drop count (PACKET_STATISTICS, reset on read) is added
+// to drops, and to overruns (one per dropped packet: the kernel reports them
+// only as a count). nfqueue: overruns counts ENOBUFS reports (one per
+// report, however many datagrams it lost), drops stays 0.
 Napi::Value NativeSocket::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (kind_ == Kind::Packet && fd_ >= 0) {
-    struct tpacket_stats st = {};
-    socklen_t len = sizeof st;
-    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) overruns_ += st.tp_drops;
+    union {
+      struct tpacket_stats v2;
+      struct tpacket_stats_v3 v3;
+    } st = {};
+    socklen_t len = ring_ != nullptr ? sizeof st.v3 : sizeof st.v2;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+      overruns_ += st.v2.tp_drops;
+      drops_ += st.v2.tp_drops;
+    }
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("received", Napi::Number::New(env, static_cast<double>(received_)));
   o.Set("sent", Napi::Number::New(env, static_cast<double>(sent_)));
   o.Set("truncated", Napi::Number::New(env, static_cast<double>(truncated_)));
   o.Set("overruns", Napi::Number::New(env, static_cast<double>(overruns_)));
+  o.Set("drops", Napi::Number::New(env, static_cast<double>(drops_)));
   return o;
 }
 

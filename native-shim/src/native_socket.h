@@ -7,6 +7,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <linux/filter.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -30,6 +31,7 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
 
   bool OpenNfqueue(Napi::Env env, const Napi::Object& opts);
   bool OpenPacket(Napi::Env env, const Napi::Object& opts);
+  bool ReadFilter(Napi::Env env, const Napi::Object& opts, std::vector<struct sock_filter>* out);
   bool OpenRawIpv4(Napi::Env env, const Napi::Object& opts);
   bool OpenLoopbackTest(Napi::Env env);
   bool SetupRing(Napi::Env env, const Napi::Value& ringv);
@@ -38,6 +40,7 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   void CloseFds();
   void StopPolling();  // stops the uv poll and drops the callback and the strong reference
   void StopUvPoll();   // stops the uv poll only
+  void ReleaseAfterPollFailure();  // OnPoll cannot call JS any more: stop and drop both references
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
   Napi::Value RecvBatch(const Napi::CallbackInfo& info);
@@ -79,6 +82,7 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   uint64_t sent_ = 0;
   uint64_t truncated_ = 0;
   uint64_t overruns_ = 0;
+  uint64_t drops_ = 0;  // packet: the kernel's PACKET_STATISTICS tp_drops, summed
 
   // An error recvmmsg reported after some datagrams were already read; it
   // is thrown by the next recvBatch so it is neither lost nor reported late.
@@ -92,10 +96,17 @@ class NativeSocket : public Napi::ObjectWrap<NativeSocket> {
   std::vector<struct mmsghdr> msgs_;
   std::vector<struct iovec> iovs_;
   std::vector<struct sockaddr_storage> names_;
+  // packet without a ring: one PACKET_AUXDATA control buffer per message, for
+  // the wire length (tp_len) of each datagram.
+  std::vector<uint8_t> ctl_;
 };
 
 // Throws a JS Error carrying errno (positive), code ('EPERM') and syscall;
 // `detail` (may be null) is added to the message and set as .detail.
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const char* detail = nullptr);
+
+// Throws the EPERM error for a capability missing from the effective set
+// (capget itself succeeded): errno EPERM, syscall 'capget', detail = `cap`.
+void ThrowMissingCap(Napi::Env env, const char* cap);
 
 }  // namespace tcpcopy

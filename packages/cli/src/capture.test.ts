@@ -4,14 +4,35 @@ import { runBpf } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
 import { openInterceptCapture, captureDevices, CAPTURE_RING, type CaptureNatives } from './capture.js'
 
-function fakes (): { natives: CaptureNatives, opened: Array<{ kind: string, interface?: string, filter?: Uint8Array, ring?: unknown }> } {
-  const opened: Array<{ kind: string, interface?: string, filter?: Uint8Array, ring?: unknown }> = []
-  const io = { kind: 'packet' } as unknown as PacketIo
+interface Opened { kind: string, interface?: string, filter?: Uint8Array, ring?: unknown, closed: number }
+
+/**
+ * Fake factories. `linkTypes`: what each device's socket reports (default 1,
+ * Ethernet); `sysfs`: what linkTypeOf says before opening (absent: no
+ * linkTypeOf at all); `failOn`: devices whose open throws.
+ */
+function fakes ({ linkTypes = {}, sysfs, failOn = [] }: { linkTypes?: Record<string, number>, sysfs?: Record<string, number | undefined>, failOn?: string[] } = {}): { natives: CaptureNatives, opened: Opened[] } {
+  const opened: Opened[] = []
+  const io = (entry: Opened, linkType?: number): PacketIo => ({ kind: entry.kind, linkType, close: () => { entry.closed++ } }) as unknown as PacketIo
   const natives = {
-    createNfqueueIo: () => { opened.push({ kind: 'nfqueue' }); return io },
-    createPacketIo: (o: { interface?: string, filter?: Uint8Array }) => { opened.push({ kind: 'packet', ...o }); return io }
+    createNfqueueIo: () => { const e = { kind: 'nfqueue', closed: 0 }; opened.push(e); return io(e) },
+    createPacketIo: (o: { interface?: string, filter?: Uint8Array }) => {
+      if (o.interface !== undefined && failOn.includes(o.interface)) throw new Error(`no such interface ${o.interface}`)
+      const e = { kind: 'packet', ...o, closed: 0 }
+      opened.push(e)
+      return io(e, o.interface === undefined ? 101 : (linkTypes[o.interface] ?? 1))
+    },
+    ...(sysfs !== undefined ? { linkTypeOf: (dev: string) => sysfs[dev] } : {})
   } as unknown as CaptureNatives
   return { natives, opened }
+}
+
+/** The instructions of a compiled program, for runBpf. */
+function insnsOf (prog: Uint8Array): Array<{ code: number, jt: number, jf: number, k: number }> {
+  return Array.from({ length: prog.length / 8 }, (_, i) => {
+    const v = new DataView(prog.buffer, prog.byteOffset + i * 8, 8)
+    return { code: v.getUint16(0, true), jt: v.getUint8(2), jf: v.getUint8(3), k: v.getUint32(4, true) }
+  })
 }
 
 const OPTS = { regions: {} as PacketIoOptions['regions'], snap: 512 }
@@ -42,10 +63,7 @@ describe('intercept capture', () => {
     const prog = opened[0]!.filter!
     expect(prog.length % 8).to.equal(0)
     // the compiled program accepts the target's responses and nothing else
-    const insns = Array.from({ length: prog.length / 8 }, (_, i) => {
-      const v = new DataView(prog.buffer, prog.byteOffset + i * 8, 8)
-      return { code: v.getUint16(0, true), jt: v.getUint8(2), jf: v.getUint8(3), k: v.getUint32(4, true) }
-    })
+    const insns = insnsOf(prog)
     expect(runBpf(insns, frame(8080))).to.be.greaterThan(0)
     expect(runBpf(insns, frame(80))).to.equal(0)
   })
@@ -69,5 +87,35 @@ describe('intercept capture', () => {
     expect(CAPTURE_RING).to.include({ retireMs: 1 })
     expect(CAPTURE_RING.blockSize * CAPTURE_RING.blockCount).to.equal(16 * 1024 * 1024)
     expect(CAPTURE_RING.blockSize).to.be.greaterThan(65535 + 64) // a whole GRO'd frame fits a block
+  })
+
+  it('compiles each device\'s filter for its own link type: raw IP on a tun device, Ethernet on eth0', () => {
+    const { natives, opened } = fakes({ linkTypes: { tun0: 101 }, sysfs: { eth0: 1, tun0: 101 } })
+    const config = resolveConfig(interceptOptions, { flags: { devices: 'eth0,tun0', filter: 'tcp and src port 8080' } })
+    const ios = openInterceptCapture(config, OPTS, natives) as PacketIo[]
+    expect(ios.map(io => (io as unknown as { linkType: number }).linkType)).to.deep.equal([1, 101])
+    expect(opened.map(o => [o.interface, o.closed])).to.deep.equal([['eth0', 0], ['tun0', 0]]) // each opened once, with the right program
+    const eth = insnsOf(opened[0]!.filter!)
+    const raw = insnsOf(opened[1]!.filter!)
+    expect(runBpf(eth, frame(8080))).to.be.greaterThan(0)
+    expect(runBpf(raw, frame(8080).subarray(14))).to.be.greaterThan(0) // the IP packet, as a tun device delivers it
+    expect(runBpf(raw, frame(80).subarray(14))).to.equal(0)
+    expect(runBpf(eth, frame(8080).subarray(14)), 'the Ethernet program would miss everything on tun0').to.equal(0)
+  })
+
+  it('when the link type cannot be read first, opens again with the program for the link type the socket reports', () => {
+    const { natives, opened } = fakes({ linkTypes: { tun0: 101 }, sysfs: { tun0: undefined } })
+    const config = resolveConfig(interceptOptions, { flags: { devices: 'tun0', filter: 'tcp and src port 8080' } })
+    const io = openInterceptCapture(config, OPTS, natives) as PacketIo
+    expect((io as unknown as { linkType: number }).linkType).to.equal(101)
+    expect(opened.map(o => [o.interface, o.closed])).to.deep.equal([['tun0', 1], ['tun0', 0]]) // the Ethernet-filtered socket was closed
+    expect(runBpf(insnsOf(opened[1]!.filter!), frame(8080).subarray(14))).to.be.greaterThan(0)
+  })
+
+  it('closes the sockets already open when a later device fails, and passes the error on', () => {
+    const { natives, opened } = fakes({ failOn: ['eth2'] })
+    const config = resolveConfig(interceptOptions, { flags: { devices: 'eth0,eth1,eth2', filter: 'tcp' } })
+    expect(() => openInterceptCapture(config, OPTS, natives)).to.throw('no such interface eth2')
+    expect(opened.map(o => [o.interface, o.closed])).to.deep.equal([['eth0', 1], ['eth1', 1]])
   })
 })

@@ -6,7 +6,7 @@ import {
 import { IoError, isTcpcopyError } from '@tcpcopy/interface'
 import { createCore, type Core, type RouteKey } from './core.js'
 import {
-  nfqWriteConfig, nfqParseBatch, nfqWriteVerdicts, nfqCounters, nfqConfigSteps, nfqConfigError, type NfqBatch
+  nfqWriteConfig, nfqParseBatch, nfqWriteVerdicts, nfqCounters, nfqConfigSteps, nfqConfigError, nfqConfigStepFatal, type NfqBatch
 } from './nfqueue.js'
 import { hex, concat, toHex, ipv4Tcp, V3_SYN_ACK, V4_DATA } from './packet-fixtures.js'
 
@@ -550,6 +550,55 @@ describe('nfqueue netlink', () => {
       expect(held.code).to.equal('TC_ERR_NFQ_BUSY')
       expect(held.message).to.contain('/proc/net/netfilter/nfnetlink_queue')
       expect(nfqConfigError(1, 'params', 3).code).to.equal('TC_ERR_NFQ_BUSY')
+    })
+
+    it('without nfnetlink_queue (every step answered EINVAL): TC_ERR_NFQ_UNSUPPORTED naming the module, and pf-unbind is not harmless', () => {
+      // What nfnetlink does when the queue subsystem is missing: each config datagram comes back as an
+      // NLMSG_ERROR with -EINVAL, echoing the request. Answer the real config datagrams that way.
+      const opts = { queueNum: 7, copyRange: 64 }
+      const steps = nfqConfigSteps(opts, 200)
+      const n = nfqWriteConfig(core, opts, 200)
+      const dv = new DataView(core.raw.memory.buffer)
+      const answers = Array.from({ length: n }, (_, i) => {
+        const off = dv.getUint32(TX_DESC_OFF + 16 * i, true)
+        const type = dv.getUint16(off + 4, true)
+        const seq = dv.getUint32(off + 8, true)
+        return errorMsg(22, seq, type)
+      })
+      expect(answers).to.have.length(steps.length)
+      // one answer per batch, as they come back one datagram each: the first is pf-unbind's
+      receive(core, [answers[0]!])
+      const first = nfqParseBatch(core, 1)
+      const step = steps.find(s => s.seq === first.lastErrorSeq)!
+      expect(step.step).to.equal('pf-unbind')
+      expect(step.optional).to.equal(true)
+      expect(nfqConfigStepFatal(step, first.lastErrno), 'EINVAL on pf-unbind: no NFQUEUE support').to.equal(true)
+      for (const [i, s] of steps.entries()) {
+        receive(core, [answers[i]!])
+        const b = nfqParseBatch(core, 1)
+        expect(b).to.include({ errors: 1, lastErrno: 22, lastErrorSeq: s.seq })
+        if (s.step === 'queue-maxlen' || s.step === 'fail-open') continue
+        const e = nfqConfigError(b.lastErrno, s.step, 7)
+        expect(e).to.be.instanceOf(IoError).and.include({ code: 'TC_ERR_NFQ_UNSUPPORTED', errno: 22, syscall: `nfnetlink_queue ${s.step}` })
+        expect(e.message).to.contain('the kernel has no NFQUEUE support').and.contain('modprobe nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE)')
+        expect(e.message).to.not.contain('failed with errno 22')
+      }
+      // all answers in one batch: the last error (params) maps the same way
+      receive(core, answers)
+      const all = nfqParseBatch(core, answers.length)
+      expect(all.errors).to.equal(answers.length)
+      const last = steps.find(s => s.seq === all.lastErrorSeq)!
+      expect(nfqConfigError(all.lastErrno, last.step, 7).code).to.equal('TC_ERR_NFQ_UNSUPPORTED')
+    })
+
+    it('other refusals of an optional step stay harmless, and of a required step stay fatal', () => {
+      const [unbind, bind] = nfqConfigSteps({ queueNum: 1, copyRange: 64, maxLen: 10 }, 1)
+      const maxlen = nfqConfigSteps({ queueNum: 1, copyRange: 64, maxLen: 10 }, 1).find(s => s.step === 'queue-maxlen')!
+      expect(nfqConfigStepFatal(unbind!, 1)).to.equal(false)
+      expect(nfqConfigStepFatal(maxlen, 22)).to.equal(false)
+      expect(nfqConfigStepFatal(bind!, 22)).to.equal(true)
+      expect(nfqConfigError(22, 'fail-open', 1).code).to.equal('TC_ERR_NFQ_UNSUPPORTED') // no NFQA_CFG_F_FAIL_OPEN, not a missing module
+      expect(nfqConfigError(22, 'fail-open', 1).message).to.not.contain('modprobe')
     })
 
     it('maps a parsed error back to its step through the seq', () => {

@@ -165,13 +165,35 @@ const ENODEV = 19
 const EINVAL = 22
 const EOPNOTSUPP = 95
 
+/** The message of TC_ERR_NFQ_UNSUPPORTED when the kernel has no nfnetlink_queue at all. */
+export const NFQ_NO_KERNEL_SUPPORT = 'the kernel has no NFQUEUE support (nfnetlink is loaded, nfnetlink_queue is not): ' +
+  'modprobe nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE)'
+
+/**
+ * True when the kernel refusing `step` with `errno` means the queue cannot
+ * be bound, false when it is harmless (a step marked optional that failed for
+ * a reason of its own). EINVAL on the first steps is nfnetlink answering for
+ * a subsystem it does not have: no nfnetlink_queue, never harmless.
+ */
+export function nfqConfigStepFatal (step: NfqConfigStep, errno: number): boolean {
+  if (errno === EINVAL && (step.step === 'pf-unbind' || step.step === 'pf-bind')) return true
+  return !step.optional
+}
+
 /**
  * The IoError for a config step the kernel refused (NfqBatch.lastErrno and
  * the step whose seq is lastErrorSeq). Codes: TC_ERR_NFQ_PERMISSION,
- * TC_ERR_NFQ_BUSY, TC_ERR_NFQ_UNSUPPORTED, TC_ERR_NFQ_CONFIG.
+ * TC_ERR_NFQ_BUSY, TC_ERR_NFQ_UNSUPPORTED (a step, or NFQUEUE itself, that
+ * the kernel does not support), TC_ERR_NFQ_CONFIG.
  */
 export function nfqConfigError (errno: number, step: NfqConfigStepName, queueNum: number): IoError {
   const syscall = `nfnetlink_queue ${step}`
+  // nfnetlink answers EINVAL for a message to a subsystem it has no module
+  // for (and could not load); with the messages the core builds nothing else
+  // in these steps gives EINVAL.
+  if (errno === EINVAL && (step === 'pf-unbind' || step === 'pf-bind' || step === 'bind' || step === 'params')) {
+    return new IoError(`nfqueue ${step} of queue ${queueNum} failed with EINVAL: ${NFQ_NO_KERNEL_SUPPORT}`, 'TC_ERR_NFQ_UNSUPPORTED', errno, syscall)
+  }
   // The kernel answers EPERM when another socket holds the queue (EBUSY only
   // when the same socket binds twice); the shim checked CAP_NET_ADMIN at open.
   if ((errno === EPERM || errno === EBUSY) && (step === 'bind' || step === 'params')) {

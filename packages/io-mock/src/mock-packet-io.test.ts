@@ -4,11 +4,12 @@ import { describePacketIoCompliance } from '@tcpcopy/io-compliance'
 import { createMockPair, createMockNetwork, createMockRegions, createMockKernelQueue, MockPacketIo, type MockRegions } from './index.js'
 
 describePacketIoCompliance('MockPacketIo pair', async () => {
-  const regionsA = createMockRegions()
-  const regionsB = createMockRegions()
-  const { a, b, network } = createMockPair({ regions: regionsA, snap: 512 }, { regions: regionsB, snap: 512 })
+  // 32 receive descriptors, so the capacity case has little to send; an mtu for the partial-send case
+  const regionsA = createMockRegions({ maxBatch: 32 })
+  const regionsB = createMockRegions({ maxBatch: 32 })
+  const { a, b, network } = createMockPair({ regions: regionsA, snap: 512, mtu: 1500 }, { regions: regionsB, snap: 512, mtu: 1500 })
   return {
-    a, b, regionsA, regionsB, snap: 512,
+    a, b, regionsA, regionsB, snap: 512, maxDatagram: 1500,
     scratchA: { off: regionsA.txDataOff, size: regionsA.txDataSize },
     scratchB: { off: regionsB.txDataOff, size: regionsB.txDataSize },
     cleanup: () => { network.close() }
@@ -76,19 +77,51 @@ describe('MockPacketIo', () => {
   it('calls onReadable once per burst, in a microtask, and never synchronously', async () => {
     const io = new MockPacketIo({ regions: createMockRegions(), snap: 64 })
     let calls = 0
-    io.onReadable(() => { calls++ })
+    io.onReadable(() => { calls++; io.receive(8) })
     io.deliver(Uint8Array.of(1))
     io.deliver(Uint8Array.of(2))
     expect(calls).to.equal(0)
     await Promise.resolve()
     expect(calls).to.equal(1)
-    expect(io.receive(8)).to.equal(2)
+    expect(io.stats().received).to.equal(2)
     io.deliver(Uint8Array.of(3))
     await Promise.resolve()
     expect(calls).to.equal(2)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(calls, 'drained: no more calls').to.equal(2)
+    io.close()
   })
 
-  it('calls a listener added while data is pending, and none after close', async () => {
+  it('calls onReadable again on later turns while datagrams stay unread (level-triggered), then stops', async () => {
+    const io = new MockPacketIo({ regions: createMockRegions(), snap: 64 })
+    let calls = 0
+    io.onReadable(() => { calls++ })
+    io.deliver(Uint8Array.of(1))
+    await Promise.resolve()
+    expect(calls).to.equal(1)
+    await Promise.resolve()
+    expect(calls, 'not again in the same microtask burst').to.equal(1)
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(calls).to.be.at.least(3)
+    expect(io.receive(8)).to.equal(1)
+    const settled = calls
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(calls).to.equal(settled)
+    io.close()
+  })
+
+  it('keeps one readiness callback: a second onReadable replaces the first', async () => {
+    const io = new MockPacketIo({ regions: createMockRegions(), snap: 64 })
+    const calls: string[] = []
+    io.onReadable(() => { calls.push('first') })
+    io.onReadable(() => { calls.push('second'); io.receive(8) })
+    io.deliver(Uint8Array.of(1))
+    await Promise.resolve()
+    expect(calls).to.deep.equal(['second'])
+    io.close()
+  })
+
+  it('calls a listener added while data is pending, none after close, and onReadable after close throws CanceledError', async () => {
     const io = new MockPacketIo({ regions: createMockRegions(), snap: 64 })
     io.deliver(Uint8Array.of(1))
     let calls = 0
@@ -98,6 +131,67 @@ describe('MockPacketIo', () => {
     expect(calls).to.equal(0)
     io.deliver(Uint8Array.of(2))
     expect(io.pending).to.equal(0)
+    expect(() => io.onReadable(() => {})).to.throw(CanceledError)
+    const pending = new MockPacketIo({ regions: createMockRegions(), snap: 64 })
+    pending.deliver(Uint8Array.of(3))
+    let later = 0
+    pending.onReadable(() => { later++ })
+    await Promise.resolve()
+    expect(later).to.equal(1)
+    pending.close()
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(later, 'closed with a datagram unread: no more calls').to.equal(1)
+  })
+
+  it('writes no more receive descriptors than regions.rxDescCount, whatever max is', () => {
+    const r = createMockRegions({ maxBatch: 4 })
+    const io = new MockPacketIo({ regions: r, snap: 64 })
+    for (let i = 0; i < 7; i++) io.deliver(Uint8Array.of(i))
+    const dv = new DataView(r.memory.buffer)
+    const canary = r.rxDescOff + 8 * 4 // the first byte past the descriptor area (here: the tx descriptors)
+    dv.setUint32(canary, 0xdeadbeef, true)
+    expect(io.receive(1000)).to.equal(4)
+    expect(dv.getUint32(canary, true)).to.equal(0xdeadbeef)
+    expect(io.receive(1000)).to.equal(3)
+    expect(() => new MockPacketIo({ regions: { ...r, rxDescCount: 1e6 }, snap: 64 })).to.throw().with.property('code', 'TC_ERR_CONFIG_IO')
+    expect(() => new MockPacketIo({ regions: { ...r, rxDescOff: r.rxDataOff }, snap: 64 })).to.throw().with.property('code', 'TC_ERR_CONFIG_IO')
+  })
+
+  it('without rxDescCount, ends the descriptor area at the next region above it', () => {
+    const { rxDescCount: _, ...r } = createMockRegions({ maxBatch: 4 })
+    const io = new MockPacketIo({ regions: r, snap: 64 })
+    for (let i = 0; i < 6; i++) io.deliver(Uint8Array.of(i))
+    expect(io.receive(1000)).to.equal(4) // txDescOff follows 4 descriptors
+  })
+
+  it('a hard error on datagram k: send returns k, the next call (starting with that datagram) throws and sends nothing', () => {
+    const { a, b } = createMockPair({ regions: createMockRegions(), snap: 64 }, { regions: createMockRegions(), snap: 64 })
+    const r = a.regions as MockRegions
+    a.failSendAt(2, 101)
+    expect(a.send(stage(r, [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3), Uint8Array.of(4)]))).to.equal(2)
+    expect(b.pending).to.equal(2)
+    const err = (() => { try { a.send(stage(r, [Uint8Array.of(3), Uint8Array.of(4)])) } catch (e) { return e } })()
+    expect(err).to.be.instanceOf(IoError).and.include({ errno: 101, syscall: 'sendmmsg' })
+    expect(b.pending).to.equal(2)
+    expect(a.send(stage(r, [Uint8Array.of(4)]))).to.equal(1)
+    expect(received(b, b.receive(8)).map(d => d[0])).to.deep.equal([1, 2, 4])
+    expect(a.stats().sent).to.equal(3)
+  })
+
+  it('with an mtu, a longer datagram is that hard error (EMSGSIZE), met again by the call that retries it', () => {
+    const { a, b } = createMockPair({ regions: createMockRegions(), snap: 64, mtu: 100 }, { regions: createMockRegions(), snap: 64 })
+    const r = a.regions as MockRegions
+    expect(a.send(stage(r, [Uint8Array.of(1), new Uint8Array(101), Uint8Array.of(3)]))).to.equal(1)
+    expect(() => a.send(stage(r, [new Uint8Array(101), Uint8Array.of(3)]))).to.throw(IoError).with.property('errno', 90)
+    expect(a.send(stage(r, [Uint8Array.of(3)]))).to.equal(1)
+    expect(received(b, b.receive(8)).map(d => d.length)).to.deep.equal([1, 1])
+  })
+
+  it('drop() counts a packet socket\'s kernel drops in drops and overruns; overrun() only in overruns', () => {
+    const io = new MockPacketIo({ regions: createMockRegions(), snap: 64 })
+    io.drop(4)
+    io.overrun(1)
+    expect(io.stats()).to.deep.include({ drops: 4, overruns: 5 })
   })
 
   it('leaves datagrams pending when the receive area is full, and reads them on the next call', () => {

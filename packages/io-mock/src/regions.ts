@@ -1,7 +1,10 @@
 // A WebAssembly.Memory laid out for one PacketIo, for tests that have no core.
-import { ConfigError, type PacketIoRegions } from '@tcpcopy/interface'
+import { ConfigError } from '@tcpcopy/interface'
+import type { MockPacketIoRegions } from './mock-packet-io.js'
 
-export interface MockRegions extends PacketIoRegions {
+export interface MockRegions extends MockPacketIoRegions {
+  /** Receive descriptors the area at rxDescOff holds: maxBatch. */
+  rxDescCount: number
   /** A byte area of the memory for datagrams to send (not used by receive). */
   txDataOff: number
   txDataSize: number
@@ -30,5 +33,5 @@ export function createMockRegions (options: MockRegionsOptions = {}): MockRegion
   const txDataOff = (rxDataOff + rxDataSize + 7) & ~7
   const pages = Math.ceil((txDataOff + txDataSize) / 65536)
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages })
-  return { memory, rxDescOff, rxDataOff, rxDataSize, txDescOff, txDataOff, txDataSize }
+  return { memory, rxDescOff, rxDescCount: maxBatch, rxDataOff, rxDataSize, txDescOff, txDataOff, txDataSize }
 }
