@@ -1,30 +1,62 @@
 // The intercept program in the advanced architecture (ARCHITECTURES.md §3,
-// §4.4), on the namespace test bed of §4 (lib/testbed.js): tgt routes its
-// answers for the fake client pool 10.88.0.0/24 via ast, ast does not forward
-// (ip_forward=0: the black hole), and the real intercept program captures
-// them on ast's eth0 with the kernel filter compiled from -F. A scripted
-// tcpcopy peer in onl registers the session; onl sends the spoofed SYN.
+// §4.4), on the namespace test bed of §4 (lib/testbed.js): the project's HTTP
+// server (lib/http-server.js) on tgt:8080, tgt routes its answers for the
+// fake client pool 10.88.0.0/24 via ast, ast does not forward (ip_forward=0:
+// the black hole), and the real intercept program captures them on ast's
+// eth0 with the kernel filter compiled from -F. A scripted tcpcopy peer in
+// onl registers the session; onl sends the spoofed client segments (SYN, and
+// an HTTP request); tgt also sends hand-made responses (raw IPv4, routed via
+// ast) where a test needs one that is not a SYN-ACK (-t expiry).
 import { expect } from 'chai'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Testbed, ADDR, POOL } from './lib/testbed.js'
+import { readHttpLog, startHttpServer } from './lib/http-server.js'
 import { acceptAll } from './lib/bpf.js'
-import { bytes, hex, ipFields, tcpSyn } from './lib/packets.js'
+import { bytes, hex, ipFields, tcpSegment, tcpSyn } from './lib/packets.js'
 import { InterceptProc, TCPCOPY_PEER, collectRecords, parseFrames, recordFields, sleep, waitFor } from './lib/intercept.js'
 
 const CTRL = 36524
 const APP = 8080
 const SYN_SEQ = 0x0a0b0c0d
 
+/** Deterministic "random" bytes (mulberry32), so a failure can be replayed. */
+function noise (n, seed) {
+  const out = new Uint8Array(n)
+  let a = seed >>> 0
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff
+  }
+  out[0] |= 1 // never a hello's zero client address
+  return out
+}
+
 describe('intercept in the advanced architecture (capture on ast, namespaces cli/onl/tgt/ast on a bridge)', function () {
   this.timeout(30_000)
-  let bed, dir, ic
-  let peer, onl, onlRaw, tgt, watchers
+  let bed, dir, ic, http
+  let peer, onl, onlRaw, tgt, tgtRaw, watchers
+  const running = []
 
   const spoofSyn = async (src, port) => {
     const syn = tcpSyn({ src, dst: ADDR.tgt, sport: port, dport: APP, seq: SYN_SEQ })
     expect(await onl.request('send', { handle: onlRaw, datagrams: [{ hex: hex(syn), dst: ADDR.tgt }] })).to.deep.equal({ sent: 1 })
+  }
+  /** A client segment from the pool, sent by onl as tcpcopy would (raw IPv4). */
+  const spoofSegment = async (fields) => {
+    const seg = tcpSegment({ dst: ADDR.tgt, dport: APP, ...fields })
+    expect(await onl.request('send', { handle: onlRaw, datagrams: [{ hex: hex(seg), dst: ADDR.tgt }] })).to.deep.equal({ sent: 1 })
+  }
+  const addRoute = (conn, ip, port) => peer.request('add', { conn, clients: [{ ip, port }], targetIp: ADDR.tgt, targetPort: APP })
+  const connect = async (version = 6, port = CTRL) => (await peer.request('connect', { host: ADDR.ast, port, version })).conn
+  const start = async (args, name, port) => {
+    const p = await InterceptProc.start(bed.ast, ['-i', 'eth0', '-F', `tcp and src port ${APP}`, '-l', join(dir, `${name}.log`), '-P', join(dir, `${name}.pid`), '-p', String(port), ...args])
+    running.push(p)
+    return p
   }
   /** Starts captures on the eth0 of cli and onl (the hosts that must never get the answers). */
   const watch = async () => { for (const w of watchers) await w.agent.request('collect', { handle: w.handle, ms: 1 }) }
@@ -50,16 +82,19 @@ describe('intercept in the advanced architecture (capture on ast, namespaces cli
     bed.ast.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=0'])
     let cli, cliAgent
     ;[peer, onl, tgt, cliAgent] = await Promise.all([bed.onl.agent(TCPCOPY_PEER), bed.onl.agent(), bed.tgt.agent(), bed.cli.agent()])
-    await tgt.request('tcpListen', { port: APP }) // the application under test (the kernel answers the SYNs)
+    // the application under test: a real HTTP server (the kernel answers the SYNs, node:http the requests)
+    http = await startHttpServer(bed.tgt, { name: 'tgt', port: APP, log: join(dir, 'tgt-http.log') })
     onlRaw = (await onl.request('open', { kind: 'raw-ipv4' })).handle
+    tgtRaw = (await tgt.request('open', { kind: 'raw-ipv4' })).handle
     cli = (await cliAgent.request('open', { kind: 'packet', interface: 'eth0', filter: hex(acceptAll(256)), snap: 256 })).handle
     const onlCap = (await onl.request('open', { kind: 'packet', interface: 'eth0', filter: hex(acceptAll(256)), snap: 256 })).handle
     watchers = [{ name: 'cli', agent: cliAgent, handle: cli }, { name: 'onl', agent: onl, handle: onlCap }]
-    ic = await InterceptProc.start(bed.ast, ['-i', 'eth0', '-F', `tcp and src port ${APP}`, '-l', join(dir, 'ast.log'), '-P', join(dir, 'ast.pid'), '-p', String(CTRL)])
+    ic = await start([], 'ast', CTRL)
   })
 
   after(async () => {
-    await ic?.stop('SIGKILL')
+    for (const p of running) await p.stop('SIGKILL')
+    await http?.stop()
     await bed?.destroy()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
@@ -122,5 +157,105 @@ describe('intercept in the advanced architecture (capture on ast, namespaces cli
     const after = await ic.stats()
     expect(got.records.map((r) => [r.dst, r.dport, r.flags]), `the SYN-ACK after the flap reaches the peer (captured ${before.captured} → ${after.captured})`)
       .to.deep.equal([['10.88.0.8', 40040, 0x12]])
+  })
+
+  it('a real HTTP request from a pool client: the target\'s HTTP answer is captured on ast and reported with its payload length', async () => {
+    const client = '10.88.0.11'
+    const port = 40050
+    const conn = await connect()
+    await addRoute(conn, client, port)
+    await sleep(50)
+    await watch()
+    await spoofSyn(client, port)
+    const syn = await collectRecords(peer, conn, 64, { until: (rs) => rs.some((r) => r.flags === 0x12), ms: 3000 })
+    const synAck = syn.records.find((r) => r.flags === 0x12)
+    expect(synAck, 'the SYN-ACK record').to.not.equal(undefined)
+    const request = 'GET /?id=adv-1 HTTP/1.1\r\nHost: tgt\r\nConnection: close\r\n\r\n'
+    const seq = SYN_SEQ + 1
+    const ack = (synAck.seq + 1) >>> 0
+    await spoofSegment({ src: client, sport: port, seq, ack, flags: 0x10 })
+    await spoofSegment({ src: client, sport: port, seq, ack, flags: 0x18, payload: request })
+    const got = await collectRecords(peer, conn, 64, { until: (rs) => rs.some((r) => r.totLen > 20 + r.doff), ms: 3000, quietMs: 200 })
+    const data = got.records.filter((r) => r.totLen > 20 + r.doff)
+    expect(data.length, 'a data record from tgt:8080').to.be.at.least(1)
+    expect(data[0]).to.include({ src: ADDR.tgt, dst: client, sport: APP, dport: port, seq: ack })
+    expect(Array.from(data[0].tail).every((b) => b === 0), 'headers only, no payload bytes in the record').to.equal(true)
+    const logged = readHttpLog(http.log).requests.filter((q) => q.id === 'adv-1')
+    expect(logged.map((q) => [q.ip, q.port]), 'the HTTP server on tgt answered the request').to.deep.equal([[client, port]])
+    expect(await leaked(200), 'answers from tgt:8080 on cli or onl').to.deep.equal([])
+    // end the session, so the target does not retransmit its answer into the next tests
+    await spoofSegment({ src: client, sport: port, seq: (seq + Buffer.byteLength(request)) >>> 0, ack: 0, flags: 0x04 })
+  })
+
+  it('a SYN-ACK that comes before its CLIENT_ADD waits, and is delivered right after the CLIENT_ADD', async () => {
+    const client = '10.88.0.12'
+    const conn = await connect()
+    const before = await ic.stats()
+    await spoofSyn(client, 40060)
+    await sleep(200)
+    const early = await collectRecords(peer, conn, 64, { ms: 50 })
+    expect(early.records, 'nothing before the route exists').to.deep.equal([])
+    const mid = await ic.stats()
+    expect(mid.delayed - before.delayed, 'stored in the delay table').to.equal(1)
+    const t0 = Date.now()
+    await addRoute(conn, client, 40060)
+    const got = await collectRecords(peer, conn, 64, { until: (rs) => rs.length > 0, ms: 2000, quietMs: 100 })
+    expect(got.records.map((r) => [r.dst, r.dport, r.flags]), 'delivered once, after the CLIENT_ADD').to.deep.equal([[client, 40060, 0x12]])
+    expect(Date.now() - t0, 'delivered at once, not at the SYN-ACK retransmission').to.be.below(800)
+  })
+
+  it('garbage on a second control connection closes only that one; the first keeps its routes and keeps receiving records', async () => {
+    const client = '10.88.0.13'
+    const good = await connect()
+    await addRoute(good, client, 40070)
+    await sleep(50)
+    const before = await ic.stats()
+    // 1. no hello, 4 KiB of noise; 2. a hello, then noise (unknown message types)
+    const g1 = await peer.request('connect', { host: ADDR.ast, port: CTRL, version: null })
+    await peer.request('write', { conn: g1.conn, hex: hex(noise(4096, 11)) })
+    const g2 = await peer.request('connect', { host: ADDR.ast, port: CTRL, version: 6 })
+    await peer.request('write', { conn: g2.conn, hex: hex(noise(4096, 12)) })
+    expect((await peer.request('waitClosed', { conn: g1.conn, ms: 3000 })).closed, 'the noise-only connection is closed').to.equal(true)
+    expect((await peer.request('waitClosed', { conn: g2.conn, ms: 3000 })).closed, 'the hello+noise connection is closed').to.equal(true)
+    const log = ic.log()
+    for (const g of [g1, g2]) {
+      expect(log, `a log line says why the connection from port ${g.localPort} was closed`)
+        .to.match(new RegExp(`from ${ADDR.onl.replace(/\./g, '\\.')}:${g.localPort}.*(refused|closed:)`))
+    }
+    const after = await ic.stats()
+    expect(after.connections, 'the good connections are all still there').to.equal(before.connections)
+    expect(after.routes, 'and their routes').to.equal(before.routes)
+    expect((await peer.request('waitClosed', { conn: good, ms: 0 })).closed).to.equal(false)
+    await spoofSyn(client, 40070)
+    const got = await collectRecords(peer, good, 64, { until: (rs) => rs.length > 0, ms: 3000 })
+    expect(got.records.map((r) => [r.dst, r.dport, r.flags]), 'the first peer still gets the records of its route').to.deep.equal([[client, 40070, 0x12]])
+  })
+
+  describe('intercept -t 1 (route timeout) on ast', () => {
+    const PORT = CTRL + 1
+    let short
+    before(async () => { short = await start(['-t', '1'], 'ast-t1', PORT) })
+
+    it('a route unused for more than 2 s is gone: its next response is counted unroutable and not delivered', async () => {
+      const client = '10.88.0.14'
+      const conn = await connect(6, PORT)
+      await addRoute(conn, client, 40080)
+      await sleep(50)
+      // a response from tgt:8080 that is neither SYN nor RST (those would wait in the delay table), routed via ast
+      const ackFromTgt = (seq) => hex(tcpSegment({ src: ADDR.tgt, dst: client, sport: APP, dport: 40080, seq, ack: 1, flags: 0x10 }))
+      await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ackFromTgt(5000), dst: client }] })
+      const first = await collectRecords(peer, conn, 64, { until: (rs) => rs.length > 0, ms: 2000 })
+      expect(first.records.map((r) => [r.dport, r.flags, r.seq]), 'delivered while the route is fresh').to.deep.equal([[40080, 0x10, 5000]])
+      const before = await short.stats()
+      await sleep(2500)
+      await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ackFromTgt(6000), dst: client }] })
+      const late = await collectRecords(peer, conn, 64, { ms: 500 })
+      expect(late.records, 'not delivered after the route expired').to.deep.equal([])
+      const after = await short.stats()
+      expect(after.unroutable - before.unroutable, 'counted unroutable').to.equal(1)
+      expect(after.expiries - before.expiries, 'the router expired it').to.be.at.least(1)
+      expect(after.routes, 'no route left').to.equal(0)
+      expect(after.forwarded).to.equal(before.forwarded)
+    })
   })
 })

@@ -1,6 +1,6 @@
 // The intercept program in the traditional architecture (ARCHITECTURES.md
-// §2, §4.3), on the namespace test bed of §4 (lib/testbed.js): a real HTTP
-// server on tgt:8080, the rule `iptables -I OUTPUT -p tcp --sport 8080 -j
+// §2, §4.3), on the namespace test bed of §4 (lib/testbed.js): the project's
+// HTTP server (lib/http-server.js) on tgt:8080, the rule `iptables -I OUTPUT -p tcp --sport 8080 -j
 // NFQUEUE --queue-num 0` in tgt, and the real intercept program in tgt. A
 // scripted tcpcopy peer (lib/tcpcopy-peer.js) in onl says hello and sends
 // CLIENT_ADD; onl sends the spoofed SYNs tcpcopy would send (raw IPv4); cli is
@@ -8,16 +8,16 @@
 // tgt also sends hand-made responses (raw IPv4 through its OUTPUT chain) where
 // a test needs a response that is not a SYN-ACK (-t expiry, the burst).
 import { expect } from 'chai'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NFQUEUE_COPY_RANGE } from '@tcpcopy/intercept'
 import { Testbed, ADDR } from './lib/testbed.js'
+import { readHttpLog, startHttpServer } from './lib/http-server.js'
 import { acceptAll } from './lib/bpf.js'
 import { bytes, hex, ipFields, tcpSegment, tcpSyn } from './lib/packets.js'
 import {
-  FLOOD_AGENT, InterceptProc, TCPCOPY_PEER, collectRecords, killFromPidfile, nfqueueLines, parseFrames, readText, recordFields, runIntercept, sleep, waitFor
+  FLOOD_AGENT, InterceptProc, TCPCOPY_PEER, collectRecords, errorLines, killFromPidfile, nfqueueLines, parseFrames, readText, recordFields, runIntercept, sleep, waitFor
 } from './lib/intercept.js'
 
 const CTRL = 36524
@@ -81,8 +81,7 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
   before(async () => {
     bed = Testbed.create(['cli', 'onl', 'tgt'])
     dir = mkdtempSync(join(tmpdir(), 'tcx-e2e-intercept-'))
-    http = spawn('ip', ['netns', 'exec', bed.tgt.name, process.execPath, '-e',
-      `require('http').createServer((q, s) => s.end('hello from tgt\\n')).listen(${APP}, '0.0.0.0'); setTimeout(() => process.exit(0), 120000)`], { stdio: 'ignore' })
+    http = await startHttpServer(bed.tgt, { name: 'tgt', port: APP, log: join(dir, 'tgt-http.log') })
     bed.tgt.exec('iptables', ['-I', ...RULE])
     // tcpcopy -c 10.88.0.x in the traditional mode: tgt needs *a* route for the pool (§4.3)
     bed.tgt.ip('route', 'add', '10.88.0.0/24', 'via', ADDR.onl)
@@ -97,7 +96,7 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
   after(async () => {
     for (const p of running) await p.stop('SIGKILL')
     if (dir !== undefined) killFromPidfile(join(dir, 'daemon.pid'))
-    if (http?.exitCode === null) process.kill(http.pid, 'SIGKILL')
+    await http?.stop()
     await bed?.destroy()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
@@ -199,9 +198,12 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
       const holder = nfqueueLines(bed.tgt).find((f) => f[0] === 0)[1]
       const r = runIntercept(bed.tgt, ['-l', join(dir, 'second.log'), '-p', String(CTRL + 1)])
       expect(r.code, r.stderr).to.equal(3)
-      const lines = r.stderr.split('\n').filter((l) => l !== '')
+      const lines = errorLines(r.stderr)
       expect(lines, r.stderr).to.have.length(1)
       expect(lines[0]).to.match(/^intercept: .*queue 0 .*already bound/)
+      // in the foreground the operator also sees the rule to use and the start-up warnings
+      expect(r.stderr).to.contain('intercept: note: responses are read from NFQUEUE queue 0; queue the test application\'s responses with "iptables -I OUTPUT -p tcp --sport <app port> -j NFQUEUE --queue-num 0"')
+      expect(r.stderr).to.contain('intercept: warning: no --allow given')
       expect(r.stdout).to.equal('')
       expect(nfqueueLines(bed.tgt).find((f) => f[0] === 0)[1], 'queue 0 still belongs to the first intercept').to.equal(holder)
       expect(ic.running).to.equal(true)
@@ -221,7 +223,7 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
     it('the control port in use: exit 3 with one clear line naming the port', () => {
       const r = runIntercept(bed.tgt, ['-l', join(dir, 'port.log'), '-p', String(CTRL), '--queue-num', '5'])
       expect(r.code, r.stderr).to.equal(3)
-      const lines = r.stderr.split('\n').filter((l) => l !== '')
+      const lines = errorLines(r.stderr)
       expect(lines, r.stderr).to.have.length(1)
       expect(lines[0]).to.match(new RegExp(`^intercept: .*:${CTRL}.*EADDRINUSE`))
     })
@@ -229,7 +231,7 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
     it('-i with an unknown interface exits 3 with one clear line naming it', () => {
       const r = runIntercept(bed.tgt, ['-l', join(dir, 'badif.log'), '-p', String(CTRL + 2), '-i', 'nosuch0', '-F', 'tcp and src port 8080'])
       expect(r.code, r.stderr).to.equal(3)
-      const lines = r.stderr.split('\n').filter((l) => l !== '')
+      const lines = errorLines(r.stderr)
       expect(lines, r.stderr).to.have.length(1)
       expect(lines[0]).to.match(/^intercept: .*no network interface named "nosuch0"/)
     })
@@ -255,9 +257,10 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
     it('a passlisted address gets its answers: a real curl from cli to tgt:8080 works while intercept runs', async () => {
       const before = await ic.stats()
       await cliWatch()
-      const r = bed.cli.exec('curl', ['-sS', '--noproxy', '*', '-m', '5', `http://${ADDR.tgt}:${APP}/`], { allowFail: true, timeoutMs: 8000 })
+      const r = bed.cli.exec('curl', ['-sS', '--noproxy', '*', '-m', '5', `http://${ADDR.tgt}:${APP}/?id=pass1`], { allowFail: true, timeoutMs: 8000 })
       expect(r.status, r.stderr).to.equal(0)
-      expect(r.stdout).to.equal('hello from tgt\n')
+      expect(r.stdout).to.equal('tgt pass1\n')
+      expect(readHttpLog(http.log).requests.filter((q) => q.id === 'pass1').map((q) => q.ip), 'the HTTP server on tgt logged it').to.deep.equal([ADDR.cli])
       const seen = await cliSawFromApp(200)
       expect(seen.length, 'cli saw the answers from 10.77.0.30:8080').to.be.at.least(3) // SYN-ACK, data, FIN at least
       const after = await ic.stats()

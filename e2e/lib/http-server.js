@@ -19,10 +19,48 @@
 // The process prints one JSON line {"listening":port,"pid":pid} once it
 // listens, exits when its stdin closes (the test went away), on SIGTERM/SIGINT,
 // and after --max-life seconds whatever happens (default 600).
-// Imported as a module, it gives readHttpLog() to parse such a log.
+// Imported as a module, it gives readHttpLog() to parse such a log, and
+// startHttpServer() to run the server in a namespace and wait until it listens.
+import { spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { fileURLToPath } from 'node:url'
+
+/** This file, to run as a program. */
+export const HTTP_SERVER_SCRIPT = fileURLToPath(import.meta.url)
+
+/**
+ * Runs this server in namespace `ns` (a lib/netns.js Netns) and resolves once
+ * it listens: { pid, log, stop() }. stop() ends it by its PID (SIGTERM, then
+ * SIGKILL after 3 s) and resolves when it has exited. It also ends by itself
+ * when the test process goes away (its stdin closes) or after maxLife seconds.
+ */
+export async function startHttpServer (ns, { name = 'http', port = 80, log, maxLife = 300, readyMs = 10_000 } = {}) {
+  if (log === undefined) throw new Error('startHttpServer: log (a file path) is required')
+  const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, HTTP_SERVER_SCRIPT,
+    '--name', name, '--port', String(port), '--log', log, '--max-life', String(maxLife)], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d) => { err += d })
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return exited
+    try { process.kill(child.pid, 'SIGTERM') } catch {}
+    const t = setTimeout(() => { try { process.kill(child.pid, 'SIGKILL') } catch {} }, 3000)
+    const r = await exited
+    clearTimeout(t)
+    return r
+  }
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { stop().then(() => reject(new Error(`http-server ${name} did not listen within ${readyMs} ms: ${err.trim()}`))) }, readyMs)
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('"listening"')) { clearTimeout(timer); resolve() }
+    })
+    exited.then((r) => { clearTimeout(timer); reject(new Error(`http-server ${name} exited (${JSON.stringify(r)}): ${err.trim()}`)) })
+  })
+  return { pid: child.pid, log, stop }
+}
 
 /**
  * One line of such a log: { kind: 'C', ms, peer } for a connection,

@@ -36,6 +36,15 @@ export function runIntercept (ns, args, { timeoutMs = 20_000 } = {}) {
   return { code: r.status, signal: r.signal, pid: r.pid, stdout: r.stdout, stderr: r.stderr, error: r.error, ms: Date.now() - started }
 }
 
+/**
+ * The lines of intercept's standard error that are not start-up notes or
+ * warnings ("intercept: note: ...", "intercept: warning: ..."; a foreground
+ * intercept copies those from its log), i.e. its error lines.
+ */
+export function errorLines (stderr) {
+  return stderr.split('\n').filter((l) => l !== '' && !/^intercept: (note|warning): /.test(l))
+}
+
 /** The numbers of a stats line ("connections 1, routes 2 (added 2), responses captured 3 ..."). */
 export function parseStatsLine (line) {
   const num = (re) => {

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { runInterceptCli } from '../dist/intercept-main.js'
+// A SIGUSR1 listener before anything else: without one, Node starts its
+// inspector on SIGUSR1, and that must never happen in a root process.
+process.on('SIGUSR1', () => {})
+const { runInterceptCli } = await import('../dist/intercept-main.js')
 
 process.exitCode = await runInterceptCli(process.argv)

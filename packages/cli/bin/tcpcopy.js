@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { runTcpcopyCli } from '../dist/tcpcopy-main.js'
+// A SIGUSR1 listener before anything else: without one, Node starts its
+// inspector on SIGUSR1, and that must never happen in a root process.
+process.on('SIGUSR1', () => {})
+const { runTcpcopyCli } = await import('../dist/tcpcopy-main.js')
 
 process.exitCode = await runTcpcopyCli(process.argv)

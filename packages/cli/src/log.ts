@@ -1,7 +1,7 @@
 // The log of intercept and tcpcopy, in the original's line format
 // (INTERCEPT.md §9): `YYYY/MM/DD HH:MM:SS +mmm [level] text`, local time,
 // one write() per line. The file is opened for append and reopened on
-// request (SIGHUP, for logrotate).
+// request (SIGHUP, for logrotate); a reopen that fails keeps the old file.
 import { openSync, writeSync, closeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ConfigError } from '@tcpcopy/interface'
@@ -31,19 +31,24 @@ export interface FileLogOptions {
   echoErrors?: boolean
   /** Write debug lines too. */
   debug?: boolean
+  /** Where the echo and reopen failures go (default: file descriptor 2). */
+  stderr?: (text: string) => void
 }
 
 /** A logger writing to a file (append) that can be reopened. */
 export class FileLog implements Logger {
   readonly path: string
   #fd: number
-  #echo: boolean
   #debug: boolean
+  readonly #stderr: (text: string) => void
+  /** Copy warnings and errors to standard error; may change while running (start-up only, say). */
+  echoErrors: boolean
 
   constructor (opts: FileLogOptions) {
     this.path = opts.path === '-' ? '-' : resolve(opts.path)
-    this.#echo = opts.echoErrors ?? false
+    this.echoErrors = opts.echoErrors ?? false
     this.#debug = opts.debug ?? false
+    this.#stderr = opts.stderr ?? ((text) => { try { writeSync(2, text) } catch { /* no stderr */ } })
     this.#fd = this.#open()
   }
 
@@ -58,19 +63,35 @@ export class FileLog implements Logger {
     }
   }
 
-  /** Reopens the file (after logrotate moved it). */
-  reopen (): void {
-    if (this.path === '-') return
+  /**
+   * Reopens the file (after logrotate moved it). Returns false when the file
+   * cannot be opened: then the old descriptor stays in use, and one error
+   * line says so in the old file and on standard error. Never throws: it
+   * runs from the SIGHUP handler.
+   */
+  reopen (): boolean {
+    if (this.path === '-') return true
+    let fd: number
+    try {
+      fd = this.#open()
+    } catch (err) {
+      const line = formatLogLine('error', `SIGHUP: ${(err as Error).message}; still writing to the file opened before ` +
+        '(logrotate may have moved it); fix the path and send SIGHUP again')
+      try { writeSync(this.#fd, line) } catch { /* the old file is gone too */ }
+      this.#stderr(line)
+      return false
+    }
     const old = this.#fd
-    this.#fd = this.#open()
-    closeSync(old)
+    this.#fd = fd
+    try { closeSync(old) } catch { /* already closed */ }
+    return true
   }
 
   write (level: LogLevel, message: string): void {
     const line = formatLogLine(level, message)
     try { writeSync(this.#fd, line) } catch { /* a full disk must not stop the program */ }
-    if (this.#echo && this.path !== '-' && (level === 'error' || level === 'warn' || level === 'crit' || level === 'emerg' || level === 'alert')) {
-      try { writeSync(2, line) } catch { /* ignore */ }
+    if (this.echoErrors && this.path !== '-' && (level === 'error' || level === 'warn' || level === 'crit' || level === 'emerg' || level === 'alert')) {
+      this.#stderr(line)
     }
   }
 

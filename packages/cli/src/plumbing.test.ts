@@ -1,5 +1,6 @@
 import { expect } from 'chai'
-import { mkdtempSync, readFileSync, renameSync, writeFileSync, existsSync, rmSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +38,39 @@ describe('log', () => {
     expect(readFileSync(path, 'utf8')).to.match(/\[notice\] third/)
   })
 
+  it('keeps writing to the old file when the reopen fails, with one error line there and on stderr', () => {
+    const path = join(dir, 'intercept.log')
+    const errs: string[] = []
+    const log = new FileLog({ path, stderr: (t) => { errs.push(t) } })
+    log.notice('first')
+    renameSync(path, path + '.1')
+    mkdirSync(path) // the path is a directory now: open() fails even for root
+    expect(log.reopen()).to.equal(false)
+    log.notice('after the failed reopen')
+    rmSync(path, { recursive: true })
+    expect(log.reopen()).to.equal(true) // fixed: the next SIGHUP works
+    log.notice('in the new file')
+    log.close()
+    const old = readFileSync(path + '.1', 'utf8').split('\n')
+    expect(old[0]).to.match(/\[notice\] first$/)
+    expect(old[1]).to.match(/\[error\] SIGHUP: cannot open the log file .*intercept\.log: EISDIR; .*still writing to the file opened before/)
+    expect(old[2]).to.match(/\[notice\] after the failed reopen$/)
+    expect(errs).to.have.length(1)
+    expect(errs[0]).to.equal(old[1] + '\n')
+    expect(readFileSync(path, 'utf8')).to.match(/^[^\n]*\[notice\] in the new file\n$/)
+  })
+
+  it('copies warnings and errors to stderr while echoErrors is on', () => {
+    const errs: string[] = []
+    const log = new FileLog({ path: join(dir, 'e.log'), echoErrors: true, stderr: (t) => { errs.push(t) } })
+    log.warn('shown')
+    log.notice('not shown')
+    log.echoErrors = false
+    log.warn('not shown either')
+    log.close()
+    expect(errs.map((e) => e.replace(/^.*\] /, ''))).to.deep.equal(['shown\n'])
+  })
+
   it('writes debug lines only when asked', () => {
     const path = join(dir, 'd.log')
     const log = new FileLog({ path })
@@ -71,14 +105,42 @@ describe('pidfile', () => {
     expect(existsSync(path)).to.equal(false)
   })
 
-  it('refuses when the file names a running process, and replaces a stale one', () => {
+  it('refuses when the file names a running copy of the program, and replaces a dead one', () => {
     const path = join(dir, 'x.pid')
-    writeFileSync(path, `${process.pid}\n`)
-    expect(() => new PidFile(path, process.pid + 1)).to.throw().with.property('code', 'TC_ERR_CONFIG_PIDFILE')
+    writeFileSync(path, `${process.pid}\n`) // this test runner: "node …/mocha …"
+    expect(() => new PidFile(path, process.pid + 1, { program: 'mocha' })).to.throw().with.property('code', 'TC_ERR_CONFIG_PIDFILE')
     writeFileSync(path, '999999999\n') // no such process
     const pf = new PidFile(path, 77)
     expect(readFileSync(path, 'utf8')).to.equal('77\n')
     pf.remove()
+  })
+
+  describe('a pid that now belongs to another process', () => {
+    let child: ChildProcess | undefined
+    afterEach(() => { if (child?.exitCode === null) child.kill('SIGKILL') })
+
+    it('is taken over with a warning when that process is not this program', async () => {
+      child = spawn('sleep', ['30'], { stdio: 'ignore' })
+      const path = join(dir, 'stale.pid')
+      writeFileSync(path, `${child.pid!}\n`)
+      const warnings: string[] = []
+      const pf = new PidFile(path, 77, { program: 'intercept', warn: (m) => { warnings.push(m) } })
+      expect(readFileSync(path, 'utf8')).to.equal('77\n')
+      expect(warnings).to.have.length(1)
+      expect(warnings[0]).to.match(new RegExp(`names process ${child.pid!}, which is now "sleep 30", not intercept: .*taking it over`))
+      pf.remove()
+    })
+
+    it('is refused when that process looks like this program (an argument named like it)', async () => {
+      const fake = join(dir, 'intercept.js')
+      writeFileSync(fake, 'setTimeout(() => {}, 30000)\n')
+      child = spawn(process.execPath, [fake, '-p', '36524'], { stdio: 'ignore' })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const path = join(dir, 'running.pid')
+      writeFileSync(path, `${child.pid!}\n`)
+      expect(() => new PidFile(path, 77, { program: 'intercept' })).to.throw(/which is running intercept/).with.property('code', 'TC_ERR_CONFIG_PIDFILE')
+      expect(readFileSync(path, 'utf8')).to.equal(`${child.pid!}\n`)
+    })
   })
 
   it('leaves a file that another process has rewritten', () => {
@@ -148,5 +210,46 @@ describe('daemon', () => {
     const r = await startDaemon(path, [], 10_000)
     expect(r.code).to.equal(1)
     expect(r.message).to.contain('before it was ready')
+  })
+
+  /** Polls until `pid` is gone (reaped), at most `ms`. */
+  async function gone (pid: number, ms = 5000): Promise<boolean> {
+    const end = Date.now() + ms
+    for (;;) {
+      try {
+        process.kill(pid, 0)
+      } catch {
+        return true
+      }
+      if (Date.now() > end) return false
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  it('stops (by its pid) a copy that does not report in time, and says so', async () => {
+    const path = script('setInterval(() => {}, 1000)')
+    const r = await startDaemon(path, [], 300)
+    expect(r.code).to.equal(1)
+    expect(r.message).to.equal(`the daemon (pid ${r.pid!}) did not report within 0.3 s; it was stopped with SIGTERM; see its log file`)
+    expect(await gone(r.pid!), 'the copy is gone').to.equal(true)
+  })
+
+  it('uses SIGKILL on a copy that ignores SIGTERM', async function () {
+    this.timeout(10_000)
+    // 3 s: time enough for the copy to start and install its handler, even on a busy machine
+    const path = script("process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)")
+    const r = await startDaemon(path, [], 3000, { killGraceMs: 200 })
+    expect(r.message).to.match(/did not report within 3 s; it was stopped with SIGKILL/)
+    expect(await gone(r.pid!)).to.equal(true)
+  })
+
+  it('stops the copy when the parent is told to stop while it waits', async () => {
+    const path = script('setInterval(() => {}, 1000)')
+    const abort = new AbortController()
+    setTimeout(() => { abort.abort('SIGINT') }, 200)
+    const r = await startDaemon(path, [], 10_000, { signal: abort.signal })
+    expect(r.code).to.equal(1)
+    expect(r.message).to.match(/^SIGINT received before the daemon \(pid \d+\) reported; it was stopped with SIGTERM/)
+    expect(await gone(r.pid!)).to.equal(true)
   })
 })

@@ -7,10 +7,9 @@ import { MockPacketIo, createMockKernelQueue } from '@tcpcopy/io-mock'
 import { FRAMES_OFF, DESC_OFF, TX_DESC_OFF } from '@tcpcopy/wasm'
 import { PACKET_SNAP, coreRegions, createIntercept, createInterceptCore } from './intercept.js'
 import { ROUTE, V3_RECORD_1X, V3_SYN_ACK, V4_DATA, V4_FRAME, ethernet, hex, toHex } from './test/fixtures.js'
-import { FakeTimers, MemoryLogger, makeConfig, startHarness, type Harness } from './test/harness.js'
+import { ADVANCED, FakeTimers, MemoryLogger, makeOptions, startHarness, type Harness } from './test/harness.js'
 import { Peer, waitFor } from './test/peer.js'
 
-const ADVANCED = { devices: 'eth0', filter: 'tcp and src port 8080' }
 
 describe('intercept, advanced mode (link-layer capture)', () => {
   let h: Harness | undefined
@@ -27,7 +26,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   }
 
   it('sends records for captured Ethernet frames and sends nothing on the capture socket', async () => {
-    h = await startHarness({ flags: ADVANCED })
+    h = await startHarness({ options: ADVANCED })
     expect(h.config.mode).to.equal('advanced')
     const peer = await routedPeer(h)
     h.io!.deliver(ethernet(V3_SYN_ACK))
@@ -42,7 +41,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('uses the link type given in the deps (raw IP frames)', async () => {
-    h = await startHarness({ flags: { ...ADVANCED, batchSize: '1' }, deps: { linkType: LinkType.Raw } })
+    h = await startHarness({ options: { ...ADVANCED, batchSize: 1 }, deps: { linkType: LinkType.Raw } })
     const peer = await routedPeer(h)
     h.io!.deliver(V3_SYN_ACK)
     const [record] = await peer.waitRecords(1)
@@ -50,7 +49,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('captures on several PacketIos (one per -i device), each with its own link type', async () => {
-    const config = makeConfig({ devices: 'eth0,tun0', filter: 'tcp', batchSize: '1' })
+    const config = makeOptions({ ...ADVANCED, batchSize: 1 })
     const core = createInterceptCore(config)
     const eth = new MockPacketIo({ regions: coreRegions(core), snap: PACKET_SNAP, name: 'eth0' })
     const tun = Object.assign(new MockPacketIo({ regions: coreRegions(core), snap: PACKET_SNAP, name: 'tun0' }), { linkType: LinkType.Raw })
@@ -75,7 +74,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('counts malformed and non-TCP frames without crashing', async () => {
-    h = await startHarness({ flags: ADVANCED })
+    h = await startHarness({ options: ADVANCED })
     h.io!.deliver(hex`02 00 00 00 00 01 02 00`)
     h.io!.deliver(ethernet(hex`45 00 00 1c 00 00 40 00 40 11 00 00 0a 00 01 02 0a 00 00 01 00 35 00 35 00 08 00 00  // UDP`))
     await waitFor(() => h!.intercept.stats().responses.captured === 2, 'the capture')
@@ -86,7 +85,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('hints at net.core.rmem_max when the packet socket reports overruns', async () => {
-    h = await startHarness({ flags: ADVANCED })
+    h = await startHarness({ options: ADVANCED })
     h.intercept.statsLine()
     h.io!.overrun(5)
     expect(h.intercept.statsLine()).to.match(/capture overruns 5; the kernel dropped 5 packets since the last report: raise net\.core\.rmem_max/)
@@ -94,7 +93,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('with --capture-ring, the hint is about the ring, not the socket buffer', async () => {
-    h = await startHarness({ flags: { ...ADVANCED, captureRing: 'true' } })
+    h = await startHarness({ options: { ...ADVANCED, captureRing: true } })
     h.io!.overrun(3)
     expect(h.intercept.statsLine()).to.match(/the kernel dropped 3 packets since the last report: the --capture-ring ring filled.*run without --capture-ring/)
     h.timers.advance(1000)
@@ -102,7 +101,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('warns once a second at most when the capture socket loses packets', async () => {
-    h = await startHarness({ flags: ADVANCED })
+    h = await startHarness({ options: ADVANCED })
     h.io!.overrun(4)
     h.timers.advance(1000)
     h.io!.overrun(1)
@@ -115,7 +114,7 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('creates the core from the config and opens the capture through a factory', async () => {
-    const config = makeConfig({ ...ADVANCED, batchSize: '1' })
+    const config = makeOptions({ ...ADVANCED, batchSize: 1 })
     let seen: PacketIoOptions | undefined
     let io: MockPacketIo | undefined
     const timers = new FakeTimers()
@@ -148,8 +147,8 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('refuses a capture of the wrong kind for the mode', () => {
-    const config = makeConfig(ADVANCED)
-    const core = createInterceptCore(makeConfig({ ...ADVANCED, hashSize: '64' }))
+    const config = makeOptions(ADVANCED)
+    const core = createInterceptCore(makeOptions({ ...ADVANCED, hashSize: 64 }))
     const kq = createMockKernelQueue({ regions: coreRegions(core), snap: 1024 })
     let error: unknown
     try {
@@ -161,11 +160,11 @@ describe('intercept, advanced mode (link-layer capture)', () => {
   })
 
   it('refuses a capture PacketIo without the core whose memory it uses', () => {
-    const core = createInterceptCore(makeConfig({ ...ADVANCED, hashSize: '64' }))
+    const core = createInterceptCore(makeOptions({ ...ADVANCED, hashSize: 64 }))
     const io = new MockPacketIo({ regions: coreRegions(core), snap: PACKET_SNAP })
     let error: unknown
     try {
-      createIntercept(makeConfig(ADVANCED), { capture: io })
+      createIntercept(makeOptions(ADVANCED), { capture: io })
     } catch (err) {
       error = err
     }

@@ -1,5 +1,7 @@
 export * from './intercept.js'
+export * from './options.js'
 export * from './logger.js'
 export * from './stats.js'
 export * from './sender.js'
+export * from './output.js'
 export * from './conn-ids.js'

@@ -5,24 +5,27 @@
 //
 // No process handling here: the CLI owns signals, the daemon, the pid file,
 // the log file and the native sockets, and hands them in as InterceptDeps.
+// The options are a plain object (InterceptOptions); the CLI maps its config
+// onto it.
 import * as net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { CanceledError, ConfigError, IoError, ProtocolError, TcpcopyError, isTcpcopyError, type PacketIo, type PacketIoOptions, type PacketIoRegions, type PacketIoStats } from '@tcpcopy/interface'
 import {
-  createCore, nfqConfigError, nfqConfigSteps, nfqCounters, nfqParseBatch, nfqWriteConfig, nfqWriteVerdicts,
+  createCore, nfqConfigError, nfqConfigStepFatal, nfqConfigSteps, nfqCounters, nfqParseBatch, nfqWriteConfig, nfqWriteVerdicts,
   LinkType, Verdict,
   type Core, type NfqBatch, type NfqConfigOptions, type NfqConfigStep
 } from '@tcpcopy/core'
-import { DESC_OFF, FRAMES_OFF, FRAMES_SIZE, MAX_BATCH, RESULT_OFF, R_OUT_BYTES, TX_DESC_OFF, VERDICT_OFF } from '@tcpcopy/wasm'
-import { cidrContains, ipv4ToNumber, type InterceptConfig } from '@tcpcopy/config'
+import { DESC_OFF, FRAMES_OFF, FRAMES_SIZE, MAX_BATCH, NFQ_IDS_OFF, RESULT_OFF, R_OUT_BYTES, TX_DESC_OFF, VERDICT_OFF } from '@tcpcopy/wasm'
 import {
-  COMB_MAX_NUM, COMB_MAX_NUM_PAYLOAD, MessageType, ServerSideDecoder, formatVersion, ipv4ToString, recordSize,
+  COMB_MAX_NUM, COMB_MAX_NUM_PAYLOAD, MessageType, ServerSideDecoder, formatVersion, helloVersionInfo, ipv4ToString, optionsAreaLength, recordSize,
   type Dialect, type ServerSideEvent
 } from '@tcpcopy/protocol'
 import { ConnIds, MAX_CONNECTION_IDS } from './conn-ids.js'
-import { createDebugLogger, RateLimitedLog, type Logger } from './logger.js'
+import { BurstLimitedLog, createDebugLogger, RateLimitedLog, type Logger } from './logger.js'
+import { allowMatcher, checkInterceptOptions, passlistNumbers, type AllowMatcher, type InterceptOptions } from './options.js'
+import { ConnOutput } from './output.js'
 import { RecordSender, type SenderTunnel } from './sender.js'
-import { dropHint, formatStatsLine, kernelDrops, type InterceptStats, type KernelQueueStats } from './stats.js'
+import { OUTPUT_HINT, dropHint, formatStatsLine, type InterceptStats, type KernelQueueStats, type StatsGrowth } from './stats.js'
 
 // ---- constants ---------------------------------------------------------------------
 
@@ -44,6 +47,10 @@ export const PACKET_SNAP = 512
 export const PUSH_INTERVAL_MS = 2
 /** The statistics interval of the originals (OUTPUT_INTERVAL). */
 export const STATS_INTERVAL_MS = 30000
+/** Interval of the retry of verdicts whose send failed, while some wait. */
+export const VERDICT_RETRY_MS = 10
+/** Offset in a record of the TCP data-offset byte (the TCP header starts at 20, PROTOCOL.md §3.2). */
+const TCP_DOFF_BYTE = 20 + 12
 
 const EAGAIN = 11
 const ETIMEDOUT = 110
@@ -74,8 +81,20 @@ export type CaptureFactory = (options: PacketIoOptions) => PacketIo | PacketIo[]
 export interface InterceptLimits {
   /** Control connections at most (connection ids 0..n-1). Default 65536, the core's limit. */
   maxConnections: number
-  /** Unsent bytes a control socket may hold before further records for it are dropped. Default 4 MiB. */
+  /**
+   * Unsent bytes one control connection may hold (its socket buffer and the
+   * staging behind it) before further records for it are dropped and counted
+   * (records.droppedBackpressure); the connection stays open. Default 4 MiB.
+   */
   maxPendingOutputBytes: number
+  /** The same for all control connections together (records.droppedMemoryCap). Default 256 MiB. */
+  maxTotalOutputBytes: number
+  /** A connection that has not sent its hello this long after the accept is closed (it holds a connection id). Default 10000. */
+  helloTimeoutMs: number
+  /** Verdicts whose send failed kept for retrying; beyond that the oldest are given up (nfqueue.verdictsLost). Default 65536. */
+  maxPendingVerdicts: number
+  /** Connection log lines (accepted, refused, closed) written per kind per 10 s; the rest are counted in one summary line. Default 20. */
+  connectionLogBurst: number
   /** Received but not yet decoded bytes of one connection before it is closed as a flood. Default 1 MiB. */
   maxPendingInputBytes: number
   /** Control bytes decoded per connection per event-loop turn. Default 16 KiB (1170 messages). */
@@ -93,6 +112,10 @@ export interface InterceptLimits {
 export const DEFAULT_LIMITS: Readonly<InterceptLimits> = Object.freeze({
   maxConnections: MAX_CONNECTION_IDS,
   maxPendingOutputBytes: 4 * 1024 * 1024,
+  maxTotalOutputBytes: 256 * 1024 * 1024,
+  helloTimeoutMs: 10000,
+  maxPendingVerdicts: 65536,
+  connectionLogBurst: 20,
   maxPendingInputBytes: 1024 * 1024,
   inputBudgetBytes: 16 * 1024,
   batchesPerTurn: 64,
@@ -103,10 +126,10 @@ export const DEFAULT_LIMITS: Readonly<InterceptLimits> = Object.freeze({
 
 export interface InterceptDeps {
   /**
-   * The WASM core. Create it with createInterceptCore(config) (or an
+   * The WASM core. Create it with createInterceptCore(options) (or an
    * equivalent createCore call) when you open the capture yourself, since
    * the capture's regions are this core's memory. Absent: the engine creates
-   * it from the config, and `capture` must then be a CaptureFactory.
+   * it from the options, and `capture` must then be a CaptureFactory.
    */
   core?: Core
   /**
@@ -138,10 +161,10 @@ export interface InterceptDeps {
 export type InterceptState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 
 export interface Intercept {
-  readonly config: InterceptConfig
+  readonly options: InterceptOptions
   readonly core: Core
   readonly state: InterceptState
-  /** Listens on config.bind:config.port, opens/binds the capture; resolves with the bound address. */
+  /** Listens on options.bind:options.port, opens/binds the capture; resolves with the bound address. */
   start (): Promise<{ address: string, port: number }>
   /** Stops the capture, flushes buffered records, closes control connections, closes the server. Idempotent. */
   stop (): Promise<void>
@@ -156,17 +179,17 @@ export interface Intercept {
 
 /** The PacketIo regions of a core: receive into DESC_OFF/FRAMES_OFF, send from TX_DESC_OFF. */
 export function coreRegions (core: Core): PacketIoRegions {
-  return { memory: core.raw.memory, rxDescOff: DESC_OFF, rxDataOff: FRAMES_OFF, rxDataSize: FRAMES_SIZE, txDescOff: TX_DESC_OFF }
+  return { memory: core.raw.memory, rxDescOff: DESC_OFF, rxDescCount: MAX_BATCH, rxDataOff: FRAMES_OFF, rxDataSize: FRAMES_SIZE, txDescOff: TX_DESC_OFF }
 }
 
-/** The core intercept needs for `config`: -s, --max-routes, -t and --dnat. */
-export function createInterceptCore (config: InterceptConfig): Core {
-  return createCore({ hashSize: config.hashSize, maxRoutes: config.maxRoutes, routeTimeoutSec: config.timeout, dnat: config.dnat })
+/** The core intercept needs for `options`: -s, --max-routes, -t and --dnat. */
+export function createInterceptCore (options: Pick<InterceptOptions, 'hashSize' | 'maxRoutes' | 'timeout' | 'dnat'>): Core {
+  return createCore({ hashSize: options.hashSize, maxRoutes: options.maxRoutes, routeTimeoutSec: options.timeout, dnat: options.dnat })
 }
 
-/** The receive slot size (PacketIoOptions.snap) for the capture of `config.mode`. */
-export function captureSnap (config: Pick<InterceptConfig, 'mode'>): number {
-  return config.mode === 'traditional' ? NFQUEUE_SNAP : PACKET_SNAP
+/** The receive slot size (PacketIoOptions.snap) for the capture of `options.mode`. */
+export function captureSnap (options: Pick<InterceptOptions, 'mode'>): number {
+  return options.mode === 'traditional' ? NFQUEUE_SNAP : PACKET_SNAP
 }
 
 /** '::ffff:10.0.0.1' → '10.0.0.1'. */
@@ -199,7 +222,11 @@ class Tunnel implements SenderTunnel {
   combineCount = 0
   combineRecordSize = 0
   lastAccessMs: number
+  /** Engine clock at the accept (the hello timeout counts from here). */
+  readonly acceptedAt: number
   dialect: Dialect | undefined = undefined
+  /** TCP header bytes its records hold: 20 + the options area (44 for 1.x, the core's default, 60 for 0.9). */
+  tcpRoom = 20 + optionsAreaLength({ dialect: '1.x', payload: false })
   /** Not-yet-decoded input (only while a turn's budget ran out). */
   readonly input: Uint8Array[] = []
   inputBytes = 0
@@ -208,9 +235,15 @@ class Tunnel implements SenderTunnel {
   /** Set once the engine stopped using this connection (its routes are gone, its id is free). */
   released = false
   closing = false
-  /** Records dropped for this connection because the peer does not read. */
+  /** Records dropped for this connection at the output caps. */
   dropped = 0
+  /** Records dropped since it last took one: > 0 while its output is over a cap. */
+  dropStreak = 0
+  /** Output bytes last counted in the engine's total. */
+  accounted = 0
+  readonly out: ConnOutput
   readonly dropLog: RateLimitedLog
+  readonly recoverLog: RateLimitedLog
 
   constructor (
     readonly id: number,
@@ -218,18 +251,24 @@ class Tunnel implements SenderTunnel {
     readonly peer: string,
     readonly decoder: ServerSideDecoder,
     nowMs: number,
-    warn: (m: string) => void,
-    clock: () => number
+    log: Logger,
+    clock: () => number,
+    readonly onOutput: (t: Tunnel) => void
   ) {
-    this.lastAccessMs = nowMs
-    this.dropLog = new RateLimitedLog(warn, clock)
+    this.lastAccessMs = Math.floor(nowMs)
+    this.acceptedAt = nowMs
+    this.out = new ConnOutput(socket)
+    this.out.onChange = () => { onOutput(this) }
+    this.dropLog = new RateLimitedLog((m) => { log.warn(m) }, clock)
+    this.recoverLog = new RateLimitedLog((m) => { log.notice(m) }, clock)
   }
 
   get name (): string { return `control connection #${this.id} from ${this.peer}` }
 
   write (bytes: Uint8Array): void {
     if (this.closing) return
-    this.socket.write(bytes)
+    this.out.write(bytes)
+    this.onOutput(this)
   }
 }
 
@@ -243,7 +282,7 @@ interface CaptureSlot {
 // ---- the engine ----------------------------------------------------------------------
 
 class InterceptEngine implements Intercept {
-  readonly config: InterceptConfig
+  readonly options: InterceptOptions
   readonly core: Core
   #state: InterceptState = 'new'
   readonly #log: Logger
@@ -258,8 +297,11 @@ class InterceptEngine implements Intercept {
   readonly #onStats: ((stats: InterceptStats, line: string) => void) | undefined
   readonly #traditional: boolean
   readonly #payload: boolean
+  readonly #allowed: AllowMatcher
   readonly #ids: ConnIds
   readonly #tunnels = new Map<number, Tunnel>()
+  /** Connections that have not sent their hello yet (the hello timeout). */
+  readonly #awaitingHello = new Set<Tunnel>()
   readonly #sender: RecordSender
 
   #server: net.Server | undefined
@@ -276,6 +318,7 @@ class InterceptEngine implements Intercept {
   #pushTimer: unknown = undefined
   #expireTimer: unknown = undefined
   #statsTimer: unknown = undefined
+  #verdictTimer: unknown = undefined
   #stopPromise: Promise<void> | undefined
   #startPromise: Promise<{ address: string, port: number }> | undefined
   #stopRequested = false
@@ -285,24 +328,48 @@ class InterceptEngine implements Intercept {
   #accepted = 0
   #refused = 0
   #closedOnError = 0
+  #helloTimeouts = 0
   #clientAdds = 0
   #dropBackpressure = 0
+  #dropMemoryCap = 0
   #dropNoConnection = 0
   #dropOnClose = 0
+  #tcpHeaderCut = 0
   #verdicts = 0
+  #dropVerdicts = 0
+  #verdictsRetried = 0
   #verdictsLost = 0
+  /** Verdicts whose first send failed (each counted once). */
+  #verdictSendFailures = 0
   #kernelErrors = 0
-  #lastDrops = 0
   #lastOverruns = 0
+  /** What the previous stats line saw, for the hints about what grew. */
+  #last = { queueFull: 0, socketFull: 0, verdictSendFailures: 0, outputDrops: 0 }
+
+  // unsent output of all connections (sum of Tunnel.accounted)
+  #outputBytes = 0
+  #outputPeak = 0
+  #outputRecountAt = -Infinity
+
+  // verdicts whose send failed, oldest first: packet ids and verdict bytes, from #verdictHead on
+  #verdictIds: number[] = []
+  #verdictValues: number[] = []
+  #verdictHead = 0
 
   readonly #orphanLog: RateLimitedLog
   readonly #captureErrorLog: RateLimitedLog
   readonly #verdictLog: RateLimitedLog
   readonly #kernelErrorLog: RateLimitedLog
   readonly #unknownTypeLog: RateLimitedLog
+  readonly #memoryCapLog: RateLimitedLog
+  readonly #headerCutLog: RateLimitedLog
+  readonly #verdictRetryLog: RateLimitedLog
+  /** Connection lines (accepted, refused, closed): a burst per 10 s each, then a summary. */
+  readonly #connLog: Record<'accepted' | 'refused' | 'closed', BurstLimitedLog>
 
-  constructor (config: InterceptConfig, deps: InterceptDeps) {
-    this.config = config
+  constructor (options: InterceptOptions, deps: InterceptDeps) {
+    checkInterceptOptions(options)
+    this.options = options
     this.#log = deps.log ?? createDebugLogger()
     this.#clock = deps.clock ?? (() => performance.now())
     this.#timers = deps.timers ?? { setInterval, clearInterval }
@@ -311,8 +378,9 @@ class InterceptEngine implements Intercept {
     this.#kernelQueueStats = deps.kernelQueueStats
     this.#statsIntervalMs = deps.statsIntervalMs ?? STATS_INTERVAL_MS
     this.#onStats = deps.onStats
-    this.#traditional = config.mode === 'traditional'
-    this.#payload = config.payload
+    this.#traditional = options.mode === 'traditional'
+    this.#payload = options.payload
+    this.#allowed = allowMatcher(options.allow)
     this.#linkTypeDep = deps.linkType
 
     if (typeof deps.capture !== 'function' && deps.core === undefined) {
@@ -321,12 +389,12 @@ class InterceptEngine implements Intercept {
     }
     if (typeof deps.capture !== 'function') this.#checkCaptures(deps.capture)
     this.#captureDep = deps.capture
-    this.core = deps.core ?? createInterceptCore(config)
+    this.core = deps.core ?? createInterceptCore(options)
     this.#ids = new ConnIds(this.#limits.maxConnections)
     this.#sender = new RecordSender({
-      combined: config.combined,
-      maxCount: config.payload ? COMB_MAX_NUM_PAYLOAD : COMB_MAX_NUM,
-      startCount: config.batchSize,
+      combined: options.combined,
+      maxCount: options.payload ? COMB_MAX_NUM_PAYLOAD : COMB_MAX_NUM,
+      startCount: options.batchSize,
       onPending: () => { this.#armPush() }
     })
     const warn = (m: string): void => { this.#log.warn(m) }
@@ -336,6 +404,14 @@ class InterceptEngine implements Intercept {
     this.#verdictLog = new RateLimitedLog(error, this.#clock)
     this.#kernelErrorLog = new RateLimitedLog(warn, this.#clock)
     this.#unknownTypeLog = new RateLimitedLog(warn, this.#clock)
+    this.#memoryCapLog = new RateLimitedLog(warn, this.#clock)
+    this.#headerCutLog = new RateLimitedLog((m) => { this.#log.notice(m) }, this.#clock)
+    this.#verdictRetryLog = new RateLimitedLog((m) => { this.#log.notice(m) }, this.#clock)
+    const burst = (kind: string) => new BurstLimitedLog((n, ms) => {
+      this.#log.notice(`${n} more "${kind}" control connection lines were not written in the last ${ms / 1000} s ` +
+        `(at most ${this.#limits.connectionLogBurst} per ${ms / 1000} s each; connections so far: ${this.#accepted} accepted, ${this.#refused} refused)`)
+    }, this.#clock, this.#limits.connectionLogBurst)
+    this.#connLog = { accepted: burst('accepted'), refused: burst('refused'), closed: burst('closed') }
   }
 
   get state (): InterceptState { return this.#state }
@@ -343,13 +419,13 @@ class InterceptEngine implements Intercept {
   #checkCaptures (capture: PacketIo | PacketIo[]): PacketIo[] {
     const list = Array.isArray(capture) ? capture : [capture]
     if (list.length === 0 || (this.#traditional && list.length !== 1)) {
-      throw new ConfigError(`${this.config.mode} mode needs ${this.#traditional ? 'exactly one' : 'at least one'} capture PacketIo, got ${list.length}`,
+      throw new ConfigError(`${this.options.mode} mode needs ${this.#traditional ? 'exactly one' : 'at least one'} capture PacketIo, got ${list.length}`,
         'TC_ERR_CONFIG_CAPTURE')
     }
     const want = this.#traditional ? 'nfqueue' : 'packet'
     for (const io of list) {
       if (io.kind !== want) {
-        throw new ConfigError(`${this.config.mode} mode captures with a PacketIo of kind "${want}", got "${io.kind}"`, 'TC_ERR_CONFIG_CAPTURE')
+        throw new ConfigError(`${this.options.mode} mode captures with a PacketIo of kind "${want}", got "${io.kind}"`, 'TC_ERR_CONFIG_CAPTURE')
       }
     }
     return list
@@ -369,11 +445,11 @@ class InterceptEngine implements Intercept {
   async #start (): Promise<{ address: string, port: number }> {
     try {
       this.#checkCore()
-      if (this.#traditional) this.core.setPasslist(this.config.passlist.map(ipv4ToNumber))
+      if (this.#traditional) this.core.setPasslist(passlistNumbers(this.options))
       const address = await this.#listen()
       this.#checkNotStopped()
       this.#log.notice(`listening for tcpcopy on ${address.address}:${address.port}; ${this.#describeMode()}`)
-      if (this.config.allow.length === 0) {
+      if (this.options.allow.length === 0) {
         this.#log.warn(`no --allow given: anyone who can reach port ${address.port} may register routes and receive the target's response headers; ` +
           'limit it with --allow <cidr,...>')
       }
@@ -381,7 +457,7 @@ class InterceptEngine implements Intercept {
       if (this.#traditional) await this.#configureQueue()
       this.#checkNotStopped()
       this.#startTimers()
-      this.#lastDrops = kernelDrops(this.stats())
+      this.#growth(this.stats()) // the hints count from here
       this.#state = 'running'
       return address
     } catch (err) {
@@ -399,17 +475,17 @@ class InterceptEngine implements Intercept {
 
   #checkCore (): void {
     const o = this.core.options
-    const c = this.config
+    const c = this.options
     const diffs: string[] = []
     if (o.routeTimeoutSec !== c.timeout) diffs.push(`route timeout ${o.routeTimeoutSec} s, config -t ${c.timeout}`)
     if (o.dnat !== c.dnat) diffs.push(`dnat ${String(o.dnat)}, config --dnat ${String(c.dnat)}`)
     if (o.maxRoutes !== c.maxRoutes) diffs.push(`max routes ${o.maxRoutes}, config --max-routes ${c.maxRoutes}`)
     if (o.hashSize !== c.hashSize) diffs.push(`hash size ${o.hashSize}, config -s ${c.hashSize}`)
-    if (diffs.length > 0) this.#log.warn(`the core was created with other settings than the config (${diffs.join('; ')}); the core's settings apply`)
+    if (diffs.length > 0) this.#log.warn(`the core was created with other settings than the options (${diffs.join('; ')}); the core's settings apply`)
   }
 
   #describeMode (): string {
-    const c = this.config
+    const c = this.options
     const capture = this.#traditional
       ? `traditional mode (NFQUEUE queue ${c.queueNum}, copy range ${NFQUEUE_COPY_RANGE}${c.queueMaxlen !== undefined ? `, queue maxlen ${c.queueMaxlen}` : ''}, ` +
         `${c.passlist.length} passlist addresses)`
@@ -424,24 +500,24 @@ class InterceptEngine implements Intercept {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         server.off('listening', onListening)
-        reject(listenError(err, this.config.bind, this.config.port))
+        reject(listenError(err, this.options.bind, this.options.port))
       }
       const onListening = (): void => {
         server.off('error', onError)
         server.on('error', (err) => { this.#log.error(`control server: ${errorText(err)}`) })
         const a = server.address()
         if (a !== null && typeof a === 'object') resolve({ address: a.address, port: a.port })
-        else resolve({ address: this.config.bind, port: this.config.port })
+        else resolve({ address: this.options.bind, port: this.options.port })
       }
       server.once('error', onError)
       server.once('listening', onListening)
-      server.listen({ host: this.config.bind, port: this.config.port })
+      server.listen({ host: this.options.bind, port: this.options.port })
     })
   }
 
   #openCapture (): void {
     const dep = this.#captureDep
-    const opened = typeof dep === 'function' ? dep({ regions: coreRegions(this.core), snap: captureSnap(this.config) }) : dep
+    const opened = typeof dep === 'function' ? dep({ regions: coreRegions(this.core), snap: captureSnap(this.options) }) : dep
     // Owned from here on (closed by the teardown), even when the check below fails.
     const list = Array.isArray(opened) ? opened : [opened]
     this.#captures = list.map((io) => {
@@ -455,7 +531,7 @@ class InterceptEngine implements Intercept {
   /** Sends the NFQUEUE config (INTERCEPT.md §4.2) and waits for the kernel's answer to each message. */
   #configureQueue (): Promise<void> {
     const io = this.#captures[0]!.io
-    const c = this.config
+    const c = this.options
     const opts: NfqConfigOptions = { queueNum: c.queueNum, copyRange: NFQUEUE_COPY_RANGE }
     if (c.queueMaxlen !== undefined) opts.maxLen = c.queueMaxlen
     const seq = this.#nlSeq
@@ -493,15 +569,33 @@ class InterceptEngine implements Intercept {
     if (this.#statsIntervalMs > 0) this.#statsTimer = t.setInterval(() => { this.reportStats() }, this.#statsIntervalMs)
   }
 
+  /** Every second: route and delay expiry, the hello timeout, the log summaries, the output total, pending verdicts. */
   #expire (): void {
     this.#checkOverruns()
+    const now = this.#clock()
     try {
-      const now = this.#clock()
       const routes = this.core.routerExpire(now)
       const records = this.core.delayExpire(now)
       if (routes > 0 || records > 0) this.#log.debug(`expired ${routes} idle routes and ${records} delayed records`)
     } catch (err) {
       this.#log.error(`route expiry failed: ${errorText(err)}`)
+    }
+    this.#checkHelloTimeouts(now)
+    for (const limiter of Object.values(this.#connLog)) limiter.tick()
+    this.#recountOutput()
+    if (this.#pendingVerdicts > 0) this.#retryVerdicts()
+  }
+
+  /** Closes the connections that sent no hello within helloTimeoutMs: each holds one of the 65,536 connection ids. */
+  #checkHelloTimeouts (now: number): void {
+    const limit = this.#limits.helloTimeoutMs
+    for (const t of this.#awaitingHello) {
+      if (now - t.acceptedAt < limit) continue
+      this.#awaitingHello.delete(t)
+      this.#closedOnError++
+      this.#helloTimeouts++
+      this.#release(t, 'warn', `closed: no hello within ${limit / 1000} s of the accept (a tcpcopy sends it at once; ` +
+        `${t.decoder.buffered} bytes came instead): a port scan, a health check or not a tcpcopy`)
     }
   }
 
@@ -512,7 +606,7 @@ class InterceptEngine implements Intercept {
     if (overruns > this.#lastOverruns) {
       const lost = overruns - this.#lastOverruns
       this.#log.warn(`the capture socket is losing packets: ${lost} receive-buffer overruns in the last second (${overruns} in all); ` +
-        dropHint(this.config.mode, this.config.captureRing))
+        dropHint(this.options.mode, this.options.captureRing))
     }
     this.#lastOverruns = overruns
   }
@@ -538,6 +632,8 @@ class InterceptEngine implements Intercept {
     slot.pumping = true
     let more = true
     try {
+      // Verdicts that failed before go first (once per wake-up), while their regions are free.
+      if (this.#traditional && this.#pendingVerdicts > 0) this.#retryVerdicts()
       for (let i = 0; i < this.#limits.batchesPerTurn && more; i++) more = this.#oneBatch(slot)
     } catch (err) {
       more = false
@@ -596,25 +692,110 @@ class InterceptEngine implements Intercept {
     this.#drain(now)
   }
 
+  /** Sends the verdicts of this batch (VERDICT_OFF, NFQ_IDS_OFF); a failed send keeps them for the retry. */
   #sendVerdicts (io: PacketIo, m: number): void {
-    const datagrams = nfqWriteVerdicts(this.core, m, this.config.queueNum, this.#nlSeq)
+    const failure = this.#trySendVerdicts(io, m)
+    if (failure === undefined) return
+    this.#verdictSendFailures += m
+    this.#keepVerdicts(m)
+    const waiting = this.#pendingVerdicts
+    this.#verdictLog.write(() => `NFQUEUE: sending the verdicts of ${m} packets failed${failure}; they are kept and retried every ` +
+      `${VERDICT_RETRY_MS} ms (${waiting} waiting), and until then the packets wait in the kernel queue`)
+  }
+
+  /** Builds and sends m verdicts from VERDICT_OFF/NFQ_IDS_OFF; undefined when sent, else why not. */
+  #trySendVerdicts (io: PacketIo, m: number): string | undefined {
+    if (io.closed) return ': the NFQUEUE socket is closed'
+    const datagrams = nfqWriteVerdicts(this.core, m, this.options.queueNum, this.#nlSeq)
     this.#nlSeq = (this.#nlSeq + m) >>> 0
     let sent = 0
-    let failure = ''
-    for (let attempt = 0; attempt < 3 && sent < datagrams; attempt++) {
+    try {
+      sent = io.send(datagrams)
+    } catch (err) {
+      return `: ${errorText(err)}`
+    }
+    if (sent < datagrams) return ' (the kernel took none)'
+    this.#verdicts += m
+    const v = this.core.bytes
+    let drops = 0
+    for (let i = VERDICT_OFF; i < VERDICT_OFF + m; i++) if (v[i] !== Verdict.Accept) drops++
+    this.#dropVerdicts += drops
+    return undefined
+  }
+
+  get #pendingVerdicts (): number { return this.#verdictIds.length - this.#verdictHead }
+
+  /** Copies the m verdicts of VERDICT_OFF/NFQ_IDS_OFF to the retry queue; the oldest beyond the bound are given up. */
+  #keepVerdicts (m: number): void {
+    const dv = this.core.view
+    const bytes = this.core.bytes
+    for (let i = 0; i < m; i++) {
+      this.#verdictIds.push(dv.getUint32(NFQ_IDS_OFF + 4 * i, true))
+      this.#verdictValues.push(bytes[VERDICT_OFF + i]!)
+    }
+    const over = this.#pendingVerdicts - this.#limits.maxPendingVerdicts
+    if (over > 0) {
+      this.#verdictHead += over
+      this.#verdictsLost += over
+      this.#compactVerdicts()
+      this.#log.error(`NFQUEUE: more than ${this.#limits.maxPendingVerdicts} verdicts wait for a retry; the ${over} oldest were given up: ` +
+        'their packets stay in the kernel queue without a verdict until intercept stops (unbinding the queue drops them), ' +
+        'and the queue fills sooner; ' + dropHint('traditional'))
+    }
+    if (this.#verdictTimer === undefined && this.#state !== 'stopped') {
+      this.#verdictTimer = this.#timers.setInterval(() => { this.#retryVerdicts() }, VERDICT_RETRY_MS)
+    }
+  }
+
+  #compactVerdicts (): void {
+    if (this.#verdictHead === 0) return
+    if (this.#verdictHead >= this.#verdictIds.length) {
+      this.#verdictIds = []
+      this.#verdictValues = []
+    } else {
+      this.#verdictIds = this.#verdictIds.slice(this.#verdictHead)
+      this.#verdictValues = this.#verdictValues.slice(this.#verdictHead)
+    }
+    this.#verdictHead = 0
+  }
+
+  /**
+   * Sends the waiting verdicts, oldest first, up to MAX_BATCH per datagram.
+   * Runs only between batches (the timer, the start of a capture round),
+   * when VERDICT_OFF and NFQ_IDS_OFF hold nothing else.
+   */
+  #retryVerdicts (): void {
+    const io = this.#captures[0]?.io
+    while (this.#pendingVerdicts > 0) {
+      if (io === undefined || io.closed) break
+      const k = Math.min(this.#pendingVerdicts, MAX_BATCH)
+      const dv = this.core.view
+      const bytes = this.core.bytes
+      for (let i = 0; i < k; i++) {
+        dv.setUint32(NFQ_IDS_OFF + 4 * i, this.#verdictIds[this.#verdictHead + i]!, true)
+        bytes[VERDICT_OFF + i] = this.#verdictValues[this.#verdictHead + i]!
+      }
+      let failure: string | undefined
       try {
-        sent = io.send(datagrams)
+        failure = this.#trySendVerdicts(io, k)
       } catch (err) {
         failure = `: ${errorText(err)}`
+      }
+      if (failure !== undefined) {
+        const waiting = this.#pendingVerdicts
+        this.#verdictLog.write(() => `NFQUEUE: the retry of ${waiting} waiting verdicts failed${failure}; retrying every ${VERDICT_RETRY_MS} ms`)
         break
       }
+      this.#verdictHead += k
+      this.#verdictsRetried += k
+      const left = this.#pendingVerdicts
+      const retried = this.#verdictsRetried
+      this.#verdictRetryLog.write(() => `NFQUEUE: ${k} verdicts whose send had failed went out on a retry (${left} still waiting, ${retried} retried in all)`)
     }
-    if (sent < datagrams) {
-      this.#verdictsLost += m
-      this.#verdictLog.write(() => `NFQUEUE: the verdicts of ${m} packets could not be sent${failure || ' (the kernel took none)'}; ` +
-        'they stay queued until the kernel drops them')
-    } else {
-      this.#verdicts += m
+    this.#compactVerdicts()
+    if (this.#pendingVerdicts === 0 && this.#verdictTimer !== undefined) {
+      this.#timers.clearInterval(this.#verdictTimer)
+      this.#verdictTimer = undefined
     }
   }
 
@@ -626,15 +807,15 @@ class InterceptEngine implements Intercept {
         const step = wait.steps.find((s) => s.seq === batch.lastErrorSeq)
         if (step === undefined) {
           this.#log.warn(`NFQUEUE: the kernel answered message seq ${batch.lastErrorSeq} with errno ${batch.lastErrno}`)
-        } else if (step.optional) {
+        } else if (!nfqConfigStepFatal(step, batch.lastErrno)) {
           if (step.step === 'queue-maxlen') {
-            this.#log.warn(`NFQUEUE: the kernel refused -q ${String(this.config.queueMaxlen)} (errno ${batch.lastErrno}); ` +
+            this.#log.warn(`NFQUEUE: the kernel refused -q ${String(this.options.queueMaxlen)} (errno ${batch.lastErrno}); ` +
               'it may not support NFQA_CFG_QUEUE_MAXLEN, so the queue keeps its default length 1024')
           } else {
             this.#log.debug(`NFQUEUE ${step.step}: errno ${batch.lastErrno} (harmless)`)
           }
         } else {
-          wait.reject(nfqConfigError(batch.lastErrno, step.step, this.config.queueNum))
+          wait.reject(nfqConfigError(batch.lastErrno, step.step, this.options.queueNum))
           return
         }
       }
@@ -669,14 +850,71 @@ class InterceptEngine implements Intercept {
       this.#orphanLog.write(() => `records for control connection #${conn}, which is gone, were dropped`)
       return
     }
-    if (t.socket.writableLength > this.#limits.maxPendingOutputBytes) {
+    // Caps on unsent output: a record over a cap is dropped and counted, the connection stays open.
+    const pending = t.out.pendingBytes
+    if (pending > this.#limits.maxPendingOutputBytes) {
       t.dropped++
+      t.dropStreak++
       this.#dropBackpressure++
-      t.dropLog.write(() => `${t.name} does not read its records: ${t.socket.writableLength} bytes are unsent, ` +
-        `so records for it are dropped (${t.dropped} so far)`)
+      t.dropLog.write(() => `${t.name} does not read its records: ${pending} bytes wait unsent (cap ${this.#limits.maxPendingOutputBytes} ` +
+        `per connection), so records for it are dropped and counted as lost (${t.dropped} so far); the connection stays open, ` +
+        `and records go to it again once it reads. ${OUTPUT_HINT}`)
       return
     }
+    if (this.#outputBytes > this.#limits.maxTotalOutputBytes && this.#recountOutput() > this.#limits.maxTotalOutputBytes) {
+      t.dropped++
+      t.dropStreak++
+      this.#dropMemoryCap++
+      const total = this.#outputBytes
+      this.#memoryCapLog.write(() => `control connections hold ${total} bytes of unsent records in all (cap ${this.#limits.maxTotalOutputBytes}): ` +
+        `new records are dropped and counted as lost (${this.#dropMemoryCap} so far) until they read. ${OUTPUT_HINT}`)
+      return
+    }
+    if (t.dropStreak > 0) {
+      const n = t.dropStreak
+      t.dropStreak = 0
+      t.recoverLog.write(() => `${t.name} takes records again; ${n} were dropped while its output was over a cap`)
+    }
+    this.#checkHeaderCut(t, record)
     this.#sender.add(t, record, this.#drainNow)
+  }
+
+  /** Counts (and notes) a TCP header longer than the record holds: 1.x records keep 44 bytes of it (PROTOCOL.md §3.2). */
+  #checkHeaderCut (t: Tunnel, record: Uint8Array): void {
+    const doff = (record[TCP_DOFF_BYTE]! >> 4) * 4
+    const room = t.tcpRoom
+    if (doff <= room) return
+    this.#tcpHeaderCut++
+    const n = this.#tcpHeaderCut
+    this.#headerCutLog.write(() => `${t.name}: a response's TCP header has ${doff} bytes, a ${t.dialect ?? '1.x'} record holds ${room}: ` +
+      `its last ${doff - room} option bytes were cut, as intercept 1.x does (tcpcopy still finds MSS, window scale and timestamps when they come first); ` +
+      `${n} headers cut so far`)
+  }
+
+  /** Updates the engine's total of unsent output with what `t` holds now. */
+  readonly #accountOutput = (t: Tunnel): void => {
+    if (t.released) return
+    const now = t.out.pendingBytes
+    this.#outputBytes += now - t.accounted
+    t.accounted = now
+    if (this.#outputBytes > this.#outputPeak) this.#outputPeak = this.#outputBytes
+  }
+
+  /**
+   * The exact total (sockets hand data to the kernel without telling, so the
+   * running total only errs high); at most once per millisecond. Returns it.
+   */
+  #recountOutput (): number {
+    const now = Math.floor(this.#clock())
+    if (now === this.#outputRecountAt) return this.#outputBytes
+    this.#outputRecountAt = now
+    let total = 0
+    for (const t of this.#tunnels.values()) {
+      t.accounted = t.out.pendingBytes
+      total += t.accounted
+    }
+    this.#outputBytes = total
+    return total
   }
 
   // ---- control connections ---------------------------------------------------------
@@ -688,26 +926,32 @@ class InterceptEngine implements Intercept {
       socket.destroy()
       return
     }
-    if (this.config.allow.length > 0 && !(net.isIPv4(address) && cidrContains(this.config.allow, address))) {
+    if (!this.#allowed(address)) {
       this.#refused++
-      this.#log.warn(`refused control connection from ${peer}: not in --allow ` +
-        this.config.allow.map((c) => `${c.address}/${c.prefixLength}`).join(','))
+      if (this.#connLog.refused.allow()) {
+        this.#log.warn(`refused control connection from ${peer}: not in --allow ` +
+          this.options.allow.map((c) => `${c.address}/${c.prefixLength}`).join(','))
+      }
       socket.destroy()
       return
     }
     const id = this.#ids.take()
     if (id === undefined) {
       this.#refused++
-      this.#log.warn(`refused control connection from ${peer}: all ${this.#ids.limit} connection ids are in use`)
+      if (this.#connLog.refused.allow()) {
+        this.#log.warn(`refused control connection from ${peer}: all ${this.#ids.limit} connection ids are in use ` +
+          `(connections that send no hello are closed after ${this.#limits.helloTimeoutMs / 1000} s)`)
+      }
       socket.destroy()
       return
     }
     socket.setNoDelay(true)
     const decoder = new ServerSideDecoder({ rejectLegacy: true, maxUnknownTypes: this.#limits.maxUnknownTypes })
-    const t = new Tunnel(id, socket, peer, decoder, Math.floor(this.#clock()), (m) => { this.#log.warn(m) }, this.#clock)
+    const t = new Tunnel(id, socket, peer, decoder, this.#clock(), this.#log, this.#clock, this.#accountOutput)
     this.#tunnels.set(id, t)
+    this.#awaitingHello.add(t)
     this.#accepted++
-    this.#log.notice(`${t.name} accepted`)
+    if (this.#connLog.accepted.allow()) this.#log.notice(`${t.name} accepted`)
     socket.on('data', (chunk: Buffer) => { this.#onData(t, chunk) })
     socket.on('end', () => { this.#onEnd(t) })
     socket.on('error', (err) => {
@@ -833,8 +1077,14 @@ class InterceptEngine implements Intercept {
   }
 
   #hello (t: Tunnel, version: number, dialect: Dialect | undefined, warning: string | undefined): void {
+    this.#awaitingHello.delete(t)
     const use: Dialect = dialect ?? '1.x'
-    if (warning !== undefined) this.#log.warn(`${t.name}: ${warning}; using 1.x records (${recordSize({ dialect: use, payload: this.#payload })} bytes)`)
+    const size = recordSize({ dialect: use, payload: this.#payload })
+    if (warning !== undefined) {
+      // PROTOCOL.md §2.2, §5: the originals only warn about a version they do not know and go on.
+      this.#log.warn(`${t.name}: ${warning}; no tcpcopy release sends it, so it is treated as 1.x, as intercept 1.x would: ` +
+        `using 1.x records (${size} bytes). If the peer reads 80-byte records (0.9), its stream will not parse`)
+    }
     try {
       this.core.setConnFormat(t.id, use, this.#payload)
     } catch (err) {
@@ -842,9 +1092,21 @@ class InterceptEngine implements Intercept {
       return
     }
     t.dialect = use
+    t.tcpRoom = 20 + optionsAreaLength({ dialect: use, payload: false })
     t.lastAccessMs = Math.floor(this.#clock())
-    this.#log.info(`${t.name}: hello version ${formatVersion(version)}, tcpcopy ${use}, ` +
-      `${recordSize({ dialect: use, payload: this.#payload })}-byte records`)
+    const info = helloVersionInfo(version)
+    let about = ''
+    if (info.dialect === '0.9' && info.release !== undefined) {
+      about = ` (${info.release}`
+      if (info.combMaxNum !== undefined && info.combMaxNum > this.#sender.maxCount) {
+        about += `; it reads up to ${info.combMaxNum} records per combined frame, intercept sends at most ${this.#sender.maxCount}`
+      }
+      about += ')'
+    }
+    const line = `${t.name}: hello version ${formatVersion(version)}, tcpcopy ${use}, ${size}-byte records${about}`
+    // The hellos of 0.9.2 - 0.9.7 are rare enough to be worth a notice.
+    if (info.combMaxNum !== undefined && info.combMaxNum > COMB_MAX_NUM) this.#log.notice(line)
+    else this.#log.info(line)
   }
 
   #clientAdd (t: Tunnel, clientIp: number, clientPort: number, targetIp: number, targetPort: number): void {
@@ -867,8 +1129,12 @@ class InterceptEngine implements Intercept {
     t.closing = true
     t.input.length = 0
     t.inputBytes = 0
+    this.#awaitingHello.delete(t)
     const buffered = this.#sender.forget(t)
     this.#dropOnClose += buffered
+    t.out.discard()
+    this.#outputBytes -= t.accounted
+    t.accounted = 0
     let routes = 0
     try {
       routes = this.core.routerDeleteConn(t.id)
@@ -878,6 +1144,7 @@ class InterceptEngine implements Intercept {
     this.#tunnels.delete(t.id)
     this.#ids.release(t.id)
     t.socket.destroy()
+    if (!this.#connLog.closed.allow()) return
     const extra = buffered > 0 ? `, ${buffered} buffered records dropped` : ''
     this.#log[level](`${t.name} ${why}; ${routes} route${routes === 1 ? '' : 's'} removed${extra}`)
   }
@@ -908,6 +1175,17 @@ class InterceptEngine implements Intercept {
   /** INTERCEPT.md §10, in this order: capture, buffered records, control connections, server; timers always. */
   async #teardown (graceful: boolean): Promise<void> {
     this.#clearTimers()
+    if (this.#pendingVerdicts > 0) {
+      // A last try; what is left stays queued until the close below unbinds the queue.
+      if (graceful) this.#retryVerdicts()
+      const left = this.#pendingVerdicts
+      if (left > 0) {
+        this.#verdictsLost += left
+        this.#verdictHead += left
+        this.#compactVerdicts()
+        this.#log.warn(`NFQUEUE: ${left} verdicts still could not be sent at stop; the kernel drops those packets when the queue is unbound`)
+      }
+    }
     for (const { io } of this.#captures) {
       if (io.closed) continue
       try {
@@ -918,6 +1196,7 @@ class InterceptEngine implements Intercept {
     }
     if (graceful) this.#sender.flushAll()
     await this.#closeTunnels(graceful)
+    for (const limiter of Object.values(this.#connLog)) limiter.summarize()
     const server = this.#server
     if (server !== undefined) {
       this.#server = undefined
@@ -946,8 +1225,9 @@ class InterceptEngine implements Intercept {
       }
       t.socket.once('close', () => { resolve() })
     }))
-    // end() sends what is buffered, then FIN; the peer's EOF closes the socket.
+    // end() sends what is buffered (staged bytes first), then FIN; the peer's EOF closes the socket.
     for (const t of tunnels) {
+      t.out.flush()
       t.closing = true
       t.socket.end()
     }
@@ -964,10 +1244,11 @@ class InterceptEngine implements Intercept {
 
   #clearTimers (): void {
     const t = this.#timers
-    for (const h of [this.#pushTimer, this.#expireTimer, this.#statsTimer]) if (h !== undefined) t.clearInterval(h)
+    for (const h of [this.#pushTimer, this.#expireTimer, this.#statsTimer, this.#verdictTimer]) if (h !== undefined) t.clearInterval(h)
     this.#pushTimer = undefined
     this.#expireTimer = undefined
     this.#statsTimer = undefined
+    this.#verdictTimer = undefined
   }
 
   // ---- statistics ------------------------------------------------------------------
@@ -977,19 +1258,20 @@ class InterceptEngine implements Intercept {
     const s = this.#sender.stats()
     const io = this.#captureStats()
     const out: InterceptStats = {
-      mode: this.config.mode,
-      captureRing: this.config.captureRing,
+      mode: this.options.mode,
+      captureRing: this.options.captureRing,
       connections: this.#tunnels.size,
       connectionsAccepted: this.#accepted,
       connectionsRefused: this.#refused,
       connectionsClosedOnError: this.#closedOnError,
+      helloTimeouts: this.#helloTimeouts,
       clientAdds: this.#clientAdds,
       routes: c.Routes,
       responses: {
         captured: c.Captured,
         forwarded: s.records,
         passed: c.Passed,
-        dropped: this.#traditional ? c.Captured - c.Passed : 0,
+        dropped: this.#dropVerdicts,
         delayed: c.Delayed,
         unroutable: c.Unroutable,
         malformed: c.Malformed,
@@ -1009,15 +1291,25 @@ class InterceptEngine implements Intercept {
         routed: c.Routed,
         writes: s.writes,
         droppedBackpressure: this.#dropBackpressure,
+        droppedMemoryCap: this.#dropMemoryCap,
         droppedNoConnection: this.#dropNoConnection,
         droppedOutOverflow: c.OutOverflow,
-        droppedOnClose: this.#dropOnClose
+        droppedOnClose: this.#dropOnClose,
+        tcpHeaderCut: this.#tcpHeaderCut
       },
+      output: { bytes: this.#outputBytes, peakBytes: this.#outputPeak, connectionsBackedUp: this.#backedUp() },
       batchSize: this.#sender.batchSize,
       capture: { received: io.received, truncated: io.truncated, overruns: io.overruns }
     }
     if (this.#traditional) {
-      out.nfqueue = { verdicts: this.#verdicts, verdictsLost: this.#verdictsLost, kernelErrors: this.#kernelErrors, malformed: nfqCounters(this.core).malformed }
+      out.nfqueue = {
+        verdicts: this.#verdicts,
+        verdictsRetried: this.#verdictsRetried,
+        verdictsPending: this.#pendingVerdicts,
+        verdictsLost: this.#verdictsLost,
+        kernelErrors: this.#kernelErrors,
+        malformed: nfqCounters(this.core).malformed
+      }
       let k: KernelQueueStats | undefined
       try {
         k = this.#kernelQueueStats?.()
@@ -1041,12 +1333,35 @@ class InterceptEngine implements Intercept {
     return sum
   }
 
+  #backedUp (): number {
+    let n = 0
+    for (const t of this.#tunnels.values()) if (t.dropStreak > 0) n++
+    return n
+  }
+
+  /** What grew since the previous call (for the tuning hints), and remembers the new values. */
+  #growth (s: InterceptStats): StatsGrowth {
+    const k = s.kernelQueue
+    const now = {
+      queueFull: k?.queueDropped ?? 0,
+      socketFull: (k?.userDropped ?? 0) + s.capture.overruns,
+      verdictSendFailures: this.#verdictSendFailures,
+      outputDrops: s.records.droppedBackpressure + s.records.droppedMemoryCap
+    }
+    const last = this.#last
+    this.#last = now
+    const grew = (a: number, b: number): number => a > b ? a - b : 0
+    return {
+      queueFull: grew(now.queueFull, last.queueFull),
+      socketFull: grew(now.socketFull, last.socketFull),
+      verdictSendFailures: grew(now.verdictSendFailures, last.verdictSendFailures),
+      outputDrops: grew(now.outputDrops, last.outputDrops)
+    }
+  }
+
   statsLine (): string {
     const s = this.stats()
-    const drops = kernelDrops(s)
-    const grew = drops > this.#lastDrops ? drops - this.#lastDrops : 0
-    this.#lastDrops = drops
-    return formatStatsLine(s, grew)
+    return formatStatsLine(s, this.#growth(s))
   }
 
   reportStats (): string {
@@ -1068,7 +1383,7 @@ class InterceptEngine implements Intercept {
  * Creates an intercept engine. Nothing happens until start(): no socket is
  * opened and no timer runs.
  */
-export function createIntercept (config: InterceptConfig, deps: InterceptDeps): Intercept {
-  return new InterceptEngine(config, deps)
+export function createIntercept (options: InterceptOptions, deps: InterceptDeps): Intercept {
+  return new InterceptEngine(options, deps)
 }
 

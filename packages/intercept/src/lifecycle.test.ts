@@ -107,7 +107,7 @@ describe('intercept lifecycle, timers and statistics', () => {
 
   describe('route timeout (-t)', () => {
     it('removes a route idle longer than -t and keeps one that responses keep using', async () => {
-      h = await startHarness({ flags: { timeout: '1' } })
+      h = await startHarness({ options: { timeout: 1 } })
       await routedPeer(h)
       h.timers.advance(800)
       await queue(h, [V3_SYN_ACK]) // a hit refreshes the route
@@ -130,7 +130,7 @@ describe('intercept lifecycle, timers and statistics', () => {
 
   describe('adaptive combined batch size', () => {
     it('grows under load (count-driven flushes) and shrinks when idle (time-driven flushes)', async () => {
-      h = await startHarness({ flags: { batchSize: '2' } })
+      h = await startHarness({ options: { batchSize: 2 } })
       const peer = await routedPeer(h)
       expect(h.intercept.stats().batchSize).to.equal(2)
       await queue(h, Array.from({ length: 20 }, () => V3_SYN_ACK)) // one millisecond: 2+3+4+5+6
@@ -179,6 +179,18 @@ describe('intercept lifecycle, timers and statistics', () => {
       kernel = { queueDropped: 7, userDropped: 3 }
       expect(h.intercept.statsLine()).to.match(/; the kernel dropped 10 packets since the last report: raise -q\/--queue-maxlen .* net\.core\.rmem_max/)
       expect(h.intercept.statsLine()).to.not.match(/since the last report/) // no new drops
+    })
+
+    it('names the tuning that fits what grew: queue length for a full queue, rmem for a full socket buffer', async () => {
+      let kernel: KernelQueueStats = { queueDropped: 0, userDropped: 0 }
+      h = await startHarness({ deps: { kernelQueueStats: () => kernel } })
+      kernel = { queueDropped: 5, userDropped: 0 }
+      const queueLine = h.intercept.statsLine()
+      expect(queueLine).to.match(/the kernel dropped 5 packets since the last report: raise -q\/--queue-maxlen \(e\.g\. -q 4096; the kernel queue holds 1024 packets by default\)$/)
+      kernel = { queueDropped: 5, userDropped: 4 }
+      const socketLine = h.intercept.statsLine()
+      expect(socketLine).to.match(/the kernel dropped 4 packets since the last report: raise net\.core\.rmem_max and net\.core\.rmem_default .*sysctl -w net\.core\.rmem_max=16777216 net\.core\.rmem_default=16777216/)
+      expect(socketLine).to.not.match(/queue-maxlen/)
     })
 
     it('reports kernel queue drops as n/a without a kernelQueueStats source', async () => {

@@ -50,3 +50,61 @@ export class RateLimitedLog {
     this.log(message() + more)
   }
 }
+
+/**
+ * Lets at most `max` lines of one kind through per `windowMs`; the lines
+ * over that are counted, and once the window is over one summary line
+ * tells how many were held back. For lines that outside parties can cause
+ * at will (connects, refused connections, closes): churn must not fill the
+ * disk. Call tick() now and then (the engine does every second) so the
+ * summary also comes when no further line of the kind follows.
+ */
+export class BurstLimitedLog {
+  #windowStart = -Infinity
+  #passed = 0
+  #suppressed = 0
+
+  constructor (
+    /** Writes the summary line. */
+    readonly summary: (suppressed: number, windowMs: number) => void,
+    readonly clock: () => number,
+    readonly max = 20,
+    readonly windowMs = 10000
+  ) {}
+
+  /** Lines held back in the current window. */
+  get suppressed (): number { return this.#suppressed }
+
+  /** True when the caller may write its line now; false: it was counted instead. */
+  allow (): boolean {
+    const now = this.clock()
+    if (now - this.#windowStart >= this.windowMs) {
+      this.#flush()
+      this.#windowStart = now
+      this.#passed = 0
+    }
+    if (this.#passed < this.max) {
+      this.#passed++
+      return true
+    }
+    this.#suppressed++
+    return false
+  }
+
+  /** Writes the summary of a window that is over. */
+  tick (): void {
+    if (this.clock() - this.#windowStart >= this.windowMs) this.#flush()
+  }
+
+  /** Writes the summary of the lines held back so far now (at shutdown). */
+  summarize (): void {
+    this.#flush()
+  }
+
+  #flush (): void {
+    if (this.#suppressed === 0) return
+    const n = this.#suppressed
+    this.#suppressed = 0
+    this.summary(n, this.windowMs)
+  }
+}

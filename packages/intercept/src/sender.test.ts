@@ -60,14 +60,45 @@ describe('combined record sender', () => {
     expect(s.batchSize).to.equal(15)
   })
 
-  it('keeps the batch size within 1..maxCount, and starts at 1 for -n 0', () => {
-    const s = new RecordSender({ combined: true, maxCount: 6, startCount: 0 })
+  it('with -n 0 starts at cur 0: the first record is a count-driven flush, then cur grows from 1 (INTERCEPT.md §8)', () => {
+    const s = new RecordSender({ combined: true, maxCount: 16, startCount: 0 })
+    expect(s.batchSize).to.equal(0)
+    const t = new FakeTunnel(0, 0)
+    s.add(t, record(1), 0) // 1 >= 0: count-driven, cur 1
+    expect(frames(t)).to.deep.equal([[1, 1]])
     expect(s.batchSize).to.equal(1)
+    s.add(t, record(2), 0) // 1 >= 1: count-driven, cur 2
+    s.add(t, record(3), 0) // 1 < 2, same millisecond: buffered
+    s.add(t, record(4), 0) // 2 >= 2: count-driven, cur 3
+    expect(frames(t)).to.deep.equal([[1, 1], [1, 2], [2, 3, 4]])
+    expect(s.batchSize).to.equal(3)
+    expect(s.stats()).to.deep.include({ countFlushes: 3, timeFlushes: 0 })
+  })
+
+  it('keeps the batch size within 1..maxCount once it has moved', () => {
+    const s = new RecordSender({ combined: true, maxCount: 6, startCount: 0 })
     const t = new FakeTunnel(0, 0)
     for (let i = 0; i < 100; i++) s.add(t, record(i), 0)
     expect(s.batchSize).to.equal(6)
     for (let ms = 1; ms < 20; ms++) s.add(t, record(ms), ms * 10)
-    expect(s.batchSize).to.equal(1)
+    expect(s.batchSize).to.equal(1) // a time-driven flush never takes it below 1
+  })
+
+  it('reuses the frame buffer of a busy tunnel and lets it go after a time-driven flush; every write is exactly one frame', () => {
+    const s = new RecordSender({ combined: true, maxCount: 16, startCount: 2 })
+    const t = new FakeTunnel(0, 0)
+    const views: Uint8Array[] = []
+    const write = t.write.bind(t)
+    t.write = (bytes) => { views.push(bytes); write(bytes) }
+    s.add(t, record(1), 0)
+    const buf = t.combineBuf
+    s.add(t, record(2), 0) // count-driven
+    expect(t.combineBuf).to.equal(buf)
+    expect(views[0]!.byteLength).to.equal(2 + 2 * 64)
+    s.add(t, record(3), 0)
+    s.push(5) // time-driven
+    expect(t.combineBuf).to.equal(undefined)
+    expect(views.map((v) => v.byteLength)).to.deep.equal([2 + 2 * 64, 2 + 64])
   })
 
   it('shares one batch size between tunnels', () => {
@@ -158,7 +189,7 @@ describe('combined record sender', () => {
         } else {
           s.push(now)
         }
-        expect(s.batchSize).to.be.within(1, max)
+        expect(s.batchSize).to.be.within(start === 0 && s.stats().countFlushes === 0 ? 0 : 1, max)
       }
       s.flushAll()
       tunnels.forEach((t, i) => {

@@ -7,9 +7,17 @@
 export interface SenderTunnel {
   /** Connection id, for logs. */
   readonly id: number
-  /** Writes bytes the sender no longer touches (it hands over ownership). */
+  /**
+   * Writes `bytes`, a view that is valid during the call only (a record in
+   * the core's memory, or the sender's reused frame buffer): the tunnel
+   * copies what it keeps, so what a socket holds is exactly the bytes unsent.
+   */
   write (bytes: Uint8Array): void
-  /** Combine buffer: [u16 count][records], allocated on the first record after a flush. */
+  /**
+   * Combine buffer: [u16 count][records], room for maxCount records. Reused
+   * while the tunnel is busy (count-driven flushes); let go after a
+   * time-driven flush, so an idle tunnel holds none.
+   */
   combineBuf: Uint8Array | undefined
   combineCount: number
   combineRecordSize: number
@@ -22,7 +30,7 @@ export interface SenderOptions {
   combined: boolean
   /** COMB_MAX_NUM: 16, or 6 with payload records. */
   maxCount: number
-  /** -n: the starting batch size (clamped to 1..maxCount). */
+  /** -n: the starting batch size `cur` (clamped to 0..maxCount; 0 sends the first record at once, then cur is 1). */
   startCount: number
   /** Called when the first tunnel gets buffered records (arm the push timer). */
   onPending?: () => void
@@ -53,7 +61,7 @@ export class RecordSender {
   constructor (options: SenderOptions) {
     this.combined = options.combined
     this.maxCount = options.maxCount
-    this.#cur = Math.min(Math.max(1, Math.trunc(options.startCount)), options.maxCount)
+    this.#cur = Math.min(Math.max(0, Math.trunc(options.startCount)), options.maxCount)
     this.#onPending = options.onPending
   }
 
@@ -73,12 +81,12 @@ export class RecordSender {
     if (!this.combined) {
       this.#stats.records++
       this.#stats.writes++
-      t.write(record.slice())
+      t.write(record)
       return
     }
     const size = record.length
     if (t.combineBuf === undefined || t.combineRecordSize !== size) {
-      if (t.combineCount > 0) this.#flush(t) // a format change: never mix record sizes in a frame
+      if (t.combineCount > 0) this.#flush(t, false) // a format change: never mix record sizes in a frame
       t.combineBuf = new Uint8Array(HEADER + this.maxCount * size)
       t.combineRecordSize = size
     }
@@ -98,7 +106,7 @@ export class RecordSender {
 
   /** Writes every buffered record now (shutdown); leaves `cur` alone. */
   flushAll (): void {
-    for (const t of this.#pending) this.#flush(t)
+    for (const t of this.#pending) this.#flush(t, false)
   }
 
   /** Forgets a closed tunnel's buffered records; returns how many were dropped. */
@@ -115,34 +123,37 @@ export class RecordSender {
    * (then cur++ up to maxCount); otherwise a time-driven flush when the
    * tunnel's previous call was in an earlier millisecond (then cur-- down to
    * 1, since fewer than cur records came in that time). The access time is
-   * updated on every call.
+   * updated on every call. A start of cur = 0 (-n 0) makes the first record
+   * a count-driven flush, after which cur is 1 (INTERCEPT.md §8).
    */
   #routine (t: SenderTunnel, ms: number): void {
     if (t.combineCount > 0) {
       if (t.combineCount >= this.#cur) {
         this.#stats.countFlushes++
         if (this.#cur < this.maxCount) this.#cur++
-        this.#flush(t)
+        this.#flush(t, true)
       } else if (ms !== t.lastAccessMs) {
         this.#stats.timeFlushes++
         if (this.#cur > 1) this.#cur--
-        this.#flush(t)
+        this.#flush(t, false)
       }
     }
     t.lastAccessMs = ms
   }
 
-  #flush (t: SenderTunnel): void {
+  /** Writes the buffered frame; `keep` keeps the frame buffer for the next records (a busy tunnel). */
+  #flush (t: SenderTunnel, keep: boolean): void {
     const buf = t.combineBuf
     const n = t.combineCount
     this.#pending.delete(t)
     if (buf === undefined || n === 0) return
     buf[0] = n >>> 8
     buf[1] = n & 0xff
-    t.combineBuf = undefined // handed over to the socket; the next record allocates anew
     t.combineCount = 0
+    if (!keep) t.combineBuf = undefined
     this.#stats.records += n
     this.#stats.writes++
+    // exactly the frame: the tunnel copies these bytes
     t.write(buf.subarray(0, HEADER + n * t.combineRecordSize))
   }
 }

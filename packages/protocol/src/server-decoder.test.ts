@@ -69,10 +69,18 @@ describe('ServerSideDecoder', () => {
     expect(new ServerSideDecoder().push(V1_HELLO_8005)).to.deep.equal([{ kind: 'hello', version: 0x8005, dialect: '0.9' }])
   })
 
+  it('maps the hellos of tcpcopy 0.9.2 – 0.9.7 (3, 4, 0x8003, 0x8004) to the 0.9 dialect without a warning', () => {
+    for (const version of [3, 4, 0x8003, 0x8004]) {
+      const events = new ServerSideDecoder().push(concat(helloMessage.encode({ version }), V2_CLIENT_ADD))
+      expect(events[0], String(version)).to.deep.equal({ kind: 'hello', version, dialect: '0.9' })
+      expect(events[1]).to.include({ kind: 'message', type: 1 })
+    }
+  })
+
   it('only warns about an unknown hello version and keeps decoding', () => {
     const events = new ServerSideDecoder().push(concat(helloMessage.encode({ version: 7 }), V2_CLIENT_ADD))
     expect(events[0]).to.deep.equal({
-      kind: 'hello', version: 7, dialect: undefined, warning: 'hello announced version 7; this peer speaks 5, 0x8005 and 6'
+      kind: 'hello', version: 7, dialect: undefined, warning: 'hello announced version 7; this peer speaks 3, 4, 5 (0.9; also with the advanced bit: 0x8003, 0x8004, 0x8005) and 6 (1.x)'
     })
     expect(events[1]).to.include({ kind: 'message', type: 1 })
     const own = new ServerSideDecoder({ knownVersions: [6] }).push(V1_HELLO_5)

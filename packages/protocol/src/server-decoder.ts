@@ -15,7 +15,7 @@ export interface ServerSideDecoderOptions {
    * 8-byte messages, as intercept 0.9 does.
    */
   rejectLegacy?: boolean
-  /** Versions that raise no warning. Default 5, 0x8005 and 6. */
+  /** Versions that raise no warning. Default KNOWN_HELLO_VERSIONS: 3, 4, 5, 0x8003, 0x8004, 0x8005 and 6. */
   knownVersions?: readonly number[]
   /**
    * Unknown message types in a row tolerated before TC_ERR_PROTO_GARBAGE.

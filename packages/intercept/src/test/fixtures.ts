@@ -80,6 +80,25 @@ export function withDestination (packet: Uint8Array, ip: number): Uint8Array {
   return out
 }
 
+/** The response with its IPv4 source replaced (the target's real address behind DNAT). */
+export function withSource (packet: Uint8Array, ip: number): Uint8Array {
+  const out = packet.slice()
+  new DataView(out.buffer).setUint32(12, ip >>> 0, false)
+  return out
+}
+
+/**
+ * V3 with 20 more option bytes (NOPs): a 60-byte TCP header (doff 15), 80
+ * bytes in all. A 1.x record keeps the first 44 bytes of the TCP header.
+ */
+export const LONG_TCP_SYN_ACK = (() => {
+  const out = concat(V3_SYN_ACK, new Uint8Array(20).fill(0x01)) // 20 × NOP
+  const dv = new DataView(out.buffer)
+  dv.setUint16(2, 80, false) //          total length 80
+  out[32] = 0xf0 | (out[32]! & 0x0f) //  doff 15 (the checksums are not checked)
+  return out
+})()
+
 /** The response with its TCP destination port replaced. */
 export function withDestinationPort (packet: Uint8Array, port: number): Uint8Array {
   const out = packet.slice()

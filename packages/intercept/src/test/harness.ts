@@ -1,6 +1,5 @@
 // Builds an intercept over a real core, an io-mock capture and a real
 // loopback listener, with a fake clock and fake intervals the test drives.
-import { interceptOptions, resolveConfig, type InterceptConfig } from '@tcpcopy/config'
 import type { Core } from '@tcpcopy/core'
 import { MockPacketIo, createMockKernelQueue, type MockKernelQueue } from '@tcpcopy/io-mock'
 import {
@@ -8,6 +7,7 @@ import {
   type Intercept, type InterceptDeps, type InterceptLimits, type InterceptTimers
 } from '../intercept.js'
 import type { Logger, LogLevel } from '../logger.js'
+import { DEFAULT_INTERCEPT_OPTIONS, type InterceptOptions } from '../options.js'
 import { configStep, netlinkMessages, nlAnswer, type ConfigStepName } from './fixtures.js'
 import { Peer, type PeerOptions } from './peer.js'
 
@@ -63,17 +63,22 @@ export class MemoryLogger implements Logger {
 }
 
 /**
- * The config of `flags` (command-line style values), listening on an
- * ephemeral loopback port. The router is smaller than the default (4096
- * routes instead of 1 Mi) so that each test's core is quick to create.
+ * The defaults with `options` on top, listening on an ephemeral loopback
+ * port. The router is smaller than the default (4096 routes instead of
+ * 1 Mi) so that each test's core is quick to create. As with -n, the batch
+ * size defaults to 6 with payload records.
  */
-export function makeConfig (flags: Record<string, unknown> = {}): InterceptConfig {
-  return { ...resolveConfig(interceptOptions, { flags: { maxRoutes: '4096', ...flags }, env: {} }), port: 0, bind: '127.0.0.1' }
+export function makeOptions (options: Partial<InterceptOptions> = {}): InterceptOptions {
+  const payload = options.payload ?? false
+  return { ...DEFAULT_INTERCEPT_OPTIONS, maxRoutes: 4096, port: 0, bind: '127.0.0.1', batchSize: payload ? 6 : 16, ...options }
 }
 
+/** Advanced mode (the capture PacketIo is the test's). */
+export const ADVANCED: Partial<InterceptOptions> = { mode: 'advanced' }
+
 export interface HarnessOptions {
-  /** Command-line style values for resolveConfig (e.g. { passlist: '10.0.0.1', batchSize: '1' }). */
-  flags?: Record<string, unknown>
+  /** Engine options over the defaults of makeOptions (e.g. { passlist: ['10.0.0.1'], batchSize: 1 }). */
+  options?: Partial<InterceptOptions>
   /** Answers each config message: an errno, or 0 for an ack (default: ack all). undefined: no answer at all. */
   answer?: ((step: ConfigStepName) => number) | undefined
   noAnswer?: boolean
@@ -82,7 +87,7 @@ export interface HarnessOptions {
 }
 
 export interface Harness {
-  config: InterceptConfig
+  config: InterceptOptions
   core: Core
   intercept: Intercept
   timers: FakeTimers
@@ -106,7 +111,7 @@ export async function startHarness (options: HarnessOptions = {}): Promise<Harne
 }
 
 export function createHarness (options: HarnessOptions = {}): Harness {
-  const config = makeConfig(options.flags)
+  const config = makeOptions(options.options)
   const core = createInterceptCore(config)
   const timers = new FakeTimers()
   const log = new MemoryLogger()
