@@ -9,10 +9,11 @@
 // and prints the counts and loss ratios. Helpers: lib/loop.js (FullLoop),
 // lib/http-server.js.
 import { expect } from 'chai'
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { ADDR, ARCHITECTURES, FullLoop, TCPCOPY_MAIN, controlConnections, execIn, tcpcopyAvailable } from './lib/loop.js'
 import { loud, missingTools } from './lib/preflight.js'
 import { sleep, waitFor } from './lib/intercept.js'
+import { encodePcapng, readPcapFile } from '../packages/pcap/dist/index.js'
 
 /** The most a test accepts: requests (or commands) onl got and tgt did not, over onl's. */
 const MAX_LOSS = 0.001
@@ -247,6 +248,37 @@ describe('tcpcopy full loop: real clients, servers, tcpcopy and intercept (cli/o
         expect(exit, 'exit status of the offline replay').to.deep.include({ code: 0, signal: null })
       })
 
+      it('6b. offline pcapng: a recording converted to pcapng (the pcap package\'s writer), replayed with tcpcopy -i file.pcapng: tgt gets the recorded requests and tcpcopy exits 0', async () => {
+        const prefix = `${arch}-ng`
+        const cap = await loop.capturePcap({ filter: `tcp port 80 and host ${ADDR.onl}`, file: loop.path('capture-ng.pcap') })
+        const a = await loop.curl({ prefix: `${prefix}a`, count: 60, parallel: 2 })
+        const b = await loop.curl({ prefix: `${prefix}b`, count: 20, keepAlive: true })
+        await sleep(300)
+        const recorded = await cap.stop()
+        expect(a.byServer).to.deep.equal({ onl: 60, tgt: 0, other: 0 })
+        expect(b.byServer).to.deep.equal({ onl: 20, tgt: 0, other: 0 })
+        expect(loop.compareHttp(prefix).tgt, 'nothing was copied live').to.equal(0)
+
+        // classic pcap -> pcapng (ns timestamps, if_tsresol 9)
+        const packets = []
+        for await (const p of readPcapFile(recorded.file)) packets.push(p)
+        expect(packets.length, 'packets recorded').to.equal(recorded.packets)
+        const ng = loop.path('capture.pcapng')
+        writeFileSync(ng, encodePcapng(packets, { linkType: packets[0].linkType, nanosecond: true }))
+
+        const off = await loop.startTcpcopy({ input: ng })
+        const cmp = await loop.settleHttp(prefix, { maxMs: 20_000 })
+        const exit = await off.wait(15_000)
+        say(arch, 'offline pcapng replay', `pcapng of ${packets.length} packets; tgt got ${cmp.tgt} of ${cmp.onl} recorded requests after ${cmp.waitedMs} ms (missing ${cmp.missing.length}): loss ${pct(cmp.loss)}; tcpcopy ${exit === undefined ? 'still running' : `exited ${JSON.stringify(exit)}`}`)
+        expect(off.log(), 'tcpcopy read the pcapng file').to.contain(`offline replay of ${ng}`)
+        expect(recorded.overruns, 'the capture lost nothing').to.equal(0)
+        expect(cmp.onl).to.equal(80)
+        expect(cmp.loss, `loss: recorded ids tgt did not get: ${cmp.missing.length} of ${cmp.onl}, first ${cmp.missing.slice(0, 20).join(' ')}`).to.be.at.most(MAX_LOSS)
+        expect(cmp.duplicates, 'requests tgt got twice').to.deep.equal([])
+        expect(cmp.tgtRequests.filter((r) => !fromCopiedClient(r)).map((r) => r.peer), `tgt requests not from ${loop.copiedClientNet}`).to.deep.equal([])
+        expect(exit, 'exit status of the pcapng replay').to.deep.include({ code: 0, signal: null })
+      })
+
       it('7. tcpcopy -d --protocol 0.9 -C 1 -P: the parent exits 0, the daemon named by the pidfile copies with the 0.9 dialect (hello 5, 80-byte records), SIGTERM stops it and removes the pidfile', async () => {
         const d = await loop.startTcpcopyDaemon({ extra: ['--protocol', '0.9', '-C', '1'] })
         expect(d.parent.code, `parent: ${d.parent.stderr}`).to.equal(0)
@@ -302,6 +334,26 @@ describe('tcpcopy full loop: real clients, servers, tcpcopy and intercept (cli/o
         expect(cmp.duplicates).to.deep.equal([])
         const stopped = await loop.stopTcpcopy()
         expect(stopped.code, 'tcpcopy -L exits 0 on SIGTERM').to.equal(0)
+      })
+
+      it('9. tcpcopy -o eth0 (pcap-send: Ethernet frames on onl\'s eth0, MACs in -x): tgt gets every request onl got', async () => {
+        const tc = await loop.startTcpcopy({ output: 'eth0' })
+        expect(tc.tcpcopyArgs.join(' '), '-x carries the MACs').to.match(/@[0-9a-f:]{17}-10\.77\.0\.30:80@[0-9a-f:]{17}/)
+        expect(tc.log(), 'tcpcopy sends Ethernet frames').to.contain('sending with Ethernet frames on eth0')
+        const prefix = `${arch}-o`
+        const leaksBefore = loop.leaks().total // the counters add up over the suite (intercept restarts in 8)
+        const c = await loop.curl({ prefix, count: 150, parallel: 3 })
+        expect(c.byServer).to.deep.equal({ onl: 150, tgt: 0, other: 0 })
+        const cmp = await loop.settleHttp(`${prefix}-`)
+        const s = await tc.stats()
+        say(arch, 'tcpcopy -o eth0', `onl got ${cmp.onl}, tgt ${cmp.tgt} (missing ${cmp.missing.length}) after ${cmp.waitedMs} ms: loss ${pct(cmp.loss)}; sent ${s['sent.sent']} packets, dropped ${s['sent.dropped']}`)
+        expect(cmp.loss, `loss: ${cmp.missing.length} of ${cmp.onl} missing, first ${cmp.missing.slice(0, 20).join(' ')}`).to.be.at.most(MAX_LOSS)
+        expect(cmp.duplicates).to.deep.equal([])
+        expect(cmp.tgtRequests.filter((r) => !fromCopiedClient(r)).map((r) => r.peer), `tgt requests not from ${loop.copiedClientNet}`).to.deep.equal([])
+        expect(s['sent.dropped'], 'frames the kernel refused').to.equal(0)
+        expect(loop.leaks().total - leaksBefore, 'no answer of tgt reached cli or onl during this load').to.equal(0)
+        const stopped = await loop.stopTcpcopy()
+        expect(stopped.code, 'tcpcopy -o exits 0 on SIGTERM').to.equal(0)
       })
     })
   }

@@ -423,17 +423,28 @@ export class FullLoop {
 
   // ---------------------------------------------------------------- tcpcopy
 
-  /** -x for the ports: <onl>:P-<tgt>:P,... */
-  mappings () { return this.ports.map((p) => `${ADDR.onl}:${p}-${ADDR.tgt}:${p}`).join(',') }
+  /**
+   * -x for the ports: <onl>:P-<tgt>:P,... With `macs` the pcap-send form
+   * for -o: <onl>:P@<onl's eth0 MAC>-<tgt>:P@<tgt's eth0 MAC> (tgt is on the
+   * same bridge, so it is its own next hop).
+   */
+  mappings ({ macs = false } = {}) {
+    if (!macs) return this.ports.map((p) => `${ADDR.onl}:${p}-${ADDR.tgt}:${p}`).join(',')
+    const src = this.bed.onl.mac('eth0')
+    const next = this.bed.tgt.mac('eth0')
+    return this.ports.map((p) => `${ADDR.onl}:${p}@${src}-${ADDR.tgt}:${p}@${next}`).join(',')
+  }
 
   /**
    * tcpcopy's arguments: -x mappings -s interceptIp [-c clients] [-i dev|file]
    * -l log -P pidfile, then `extra`. `input` overrides the capture (a pcap file path for offline replay).
+   * `output`: send Ethernet frames on that device of onl (-o, with the MACs in -x).
    */
-  tcpcopyArgs ({ input, extra = [], name = `tcpcopy-${this.tcpcopyRuns.length + 1}` } = {}) {
+  tcpcopyArgs ({ input, extra = [], output, name = `tcpcopy-${this.tcpcopyRuns.length + 1}` } = {}) {
     const capture = input ?? (this.capture === 'raw' ? undefined : this.capture)
     return [
-      '-x', this.mappings(), '-s', this.interceptIp,
+      '-x', this.mappings({ macs: output !== undefined }), '-s', this.interceptIp,
+      ...(output !== undefined ? ['-o', output] : []),
       ...(this.clients !== undefined ? ['-c', this.clients] : []),
       ...(capture !== undefined ? ['-i', capture] : []),
       '-l', this.path(`${name}.log`), '-P', this.path(`${name}.pid`),
@@ -447,9 +458,9 @@ export class FullLoop {
    * Offline (`input` = a pcap file): resolves at once with the process (wait()
    * for its exit). `args` replaces the generated arguments entirely.
    */
-  async startTcpcopy ({ input, extra = [], args, readyMs = 10_000 } = {}) {
+  async startTcpcopy ({ input, extra = [], output, args, readyMs = 10_000 } = {}) {
     const name = `tcpcopy-${this.tcpcopyRuns.length + 1}`
-    const a = args ?? this.tcpcopyArgs({ input, extra, name })
+    const a = args ?? this.tcpcopyArgs({ input, extra, output, name })
     const p = new TcpcopyProc(this.bed.onl, a)
     this.tcpcopyRuns.push(p)
     if (input === undefined && args === undefined) {

@@ -1,5 +1,8 @@
 import { expect } from 'chai'
-import { encodePcap, PcapReader, readPcap, PcapFormatError, type PcapPacket, type PcapRecordInput } from '@tcpcopy/pcap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { encodePcap, encodePcapng, PcapReader, readPcap, PcapFormatError, type PcapPacket, type PcapRecordInput } from '@tcpcopy/pcap'
 import { silentLogger } from '@tcpcopy/interface'
 import { LinkType } from '@tcpcopy/wasm'
 import { runOfflineReplay, replayFrame, bar, type OfflineDeps } from './offline.js'
@@ -57,6 +60,23 @@ describe('offline replay', () => {
     expect(r.line).to.match(/^offline replay: 3 packets read, 3 replayed, 0 skipped/)
   })
 
+  it('replays a pcapng file from disk (the default reader) like a pcap: same frames, order, pace and timestamps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tcx-offline-'))
+    try {
+      const file = join(dir, 'requests.pcapng')
+      writeFileSync(file, encodePcapng(packets([0, 100, 300]), { linkType: 1 }))
+      const h = harness()
+      const r = await runOfflineReplay({ ...CONFIG, input: { kind: 'offline', file } }, { ...h.deps, fileSize: undefined })
+      expect(r.error).to.equal(undefined)
+      expect(h.ingests.map((i) => [i.marker, i.linkType, i.at, i.ts])).to.deep.equal([
+        [1, LinkType.Ethernet, 0, T0], [2, LinkType.Ethernet, 100, T0 + 100], [3, LinkType.Ethernet, 300, T0 + 300]
+      ])
+      expect(r.summary).to.include({ packetsRead: 3, packetsReplayed: 3, packetsSkipped: 0 })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('-a divides the gaps and -I skips the long ones', async () => {
     const h = harness()
     await runOfflineReplay({ ...CONFIG, accelerate: 2 }, { ...h.deps, read: fileOf(encodePcap(packets([0, 100, 300]), { linkType: 1 })) })
@@ -65,6 +85,12 @@ describe('offline replay', () => {
     const r = await runOfflineReplay({ ...CONFIG, idleGap: 1000 }, { ...g.deps, read: fileOf(encodePcap(packets([0, 100, 60_100, 60_200]), { linkType: 1 })) })
     expect(g.ingests.map((i) => i.at)).to.deep.equal([0, 100, 100, 200])
     expect(r.summary.skippedGapMs).to.equal(60_000)
+  })
+
+  it('-I: the capture times given to the engine (RTT, -g) have the skipped gaps taken out', async () => {
+    const g = harness()
+    await runOfflineReplay({ ...CONFIG, idleGap: 1000 }, { ...g.deps, read: fileOf(encodePcap(packets([0, 100, 60_100, 60_200, 61_300.5]), { linkType: 1 })) })
+    expect(g.ingests.map((i) => i.ts! - T0)).to.deep.equal([0, 100, 100, 200, 200])
   })
 
   it('after the end of the file waits for the open sessions, at most --eof-wait, and ends early once they are done', async () => {

@@ -147,7 +147,8 @@ export async function runOfflineReplay (config: Pick<TcpcopyConfig, 'input' | 'a
           const wait = due - clock()
           if (wait >= 1) await sleepUnless(sleep, wait, abort.signal)
           if (stopped()) break
-          copy.ingest(f.frame, f.linkType, p.timestampMs)
+          // the capture time without the skipped -I gaps: the RTT and -g see the time line the replay plays
+          copy.ingest(f.frame, f.linkType, rc.timelineMs(p.timestampNs))
           packetsReplayed++
           tick()
         }

@@ -13,17 +13,19 @@
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
 import { ConfigError } from '@tcpcopy/interface'
 import type { TcpcopyConfig } from '@tcpcopy/config'
-import { compileFilter, tcpcopyDefaultFilter, LinkType as BpfLinkType } from '@tcpcopy/bpf'
-import { createPacketIo, createRawIpv4Io } from '@tcpcopy/native-shim'
-import { CAPTURE_RING } from './capture.js'
+import { BPF_K, BPF_RET, bpfToBytes, compileFilter, tcpcopyDefaultFilter, LinkType as BpfLinkType } from '@tcpcopy/bpf'
+import { createPacketIo, createRawIpv4Io, linkTypeOfInterface } from '@tcpcopy/native-shim'
+import { CAPTURE_RING, openEach, openOnDevice } from './capture.js'
 
 /** The native factories, injectable for tests. */
 export interface CopyNatives {
   createPacketIo: typeof createPacketIo
   createRawIpv4Io: typeof createRawIpv4Io
+  /** The pcap link type of a named interface, read before its socket opens; undefined: unknown (Ethernet is tried). */
+  linkTypeOf?: (device: string) => number | undefined
 }
 
-const NATIVES: CopyNatives = { createPacketIo, createRawIpv4Io }
+const NATIVES: CopyNatives = { createPacketIo, createRawIpv4Io, linkTypeOf: linkTypeOfInterface }
 
 /** The capture filter expression: -F, or the one generated from the -x online parts. */
 export function copyFilterText (config: Pick<TcpcopyConfig, 'filter' | 'targets'>): string {
@@ -53,17 +55,19 @@ export function openCopyCapture (config: TcpcopyConfig, opts: PacketIoOptions, n
     compileFilter(text, { linkType, snaplen: snap }).toBytes()
   const devices = copyCaptureDevices(config)
   if (devices.length === 0) return natives.createPacketIo({ ...base, filter: filterFor(BpfLinkType.Raw) })
-  const ios: PacketIo[] = []
-  try {
-    for (const dev of devices) ios.push(natives.createPacketIo({ ...base, interface: dev, filter: filterFor(BpfLinkType.Ethernet) }))
-  } catch (err) {
-    for (const io of ios) io.close()
-    throw err
-  }
+  // One socket per device, each filtered for its own link type (Ethernet, or raw IP on tun-like devices).
+  const ios = openEach(devices, (dev) => openOnDevice(natives, dev, (filter) => ({ ...base, interface: dev, filter }), filterFor))
   return ios.length === 1 ? ios[0]! : ios
 }
 
+/**
+ * The filter of the -o send socket: `ret 0`, it accepts nothing. The socket
+ * only sends; without a filter the kernel would copy every packet on the
+ * device into its receive buffer, which nothing reads.
+ */
+export const SEND_ONLY_FILTER: Uint8Array = bpfToBytes([{ code: BPF_RET | BPF_K, jt: 0, jf: 0, k: 0 }])
+
 export function openCopySend (config: TcpcopyConfig, opts: PacketIoOptions, natives: CopyNatives = NATIVES): PacketIo {
-  if (config.outputDevice !== undefined) return natives.createPacketIo({ ...opts, interface: config.outputDevice })
+  if (config.outputDevice !== undefined) return natives.createPacketIo({ ...opts, interface: config.outputDevice, filter: SEND_ONLY_FILTER })
   return natives.createRawIpv4Io({ ...opts, sndbuf: 4 * 1024 * 1024 })
 }

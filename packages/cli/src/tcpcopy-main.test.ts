@@ -3,7 +3,8 @@ import { readFileSync, existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TcpcopyError } from '@tcpcopy/interface'
 import { resolveConfig, tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
-import type { Copy, CopyExit } from '@tcpcopy/copy'
+import { EventEmitter } from 'node:events'
+import { createCopy, createCopyCore, type ConnectFn, type Copy, type CopyExit } from '@tcpcopy/copy'
 import { encodePcap } from '@tcpcopy/pcap'
 import { compileFilter, runBpf, LinkType as BpfLinkType } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
@@ -94,13 +95,32 @@ describe('tcpcopy command line', () => {
     expect(io.signals.listenerCount('SIGTERM')).to.equal(0)
   })
 
-  it('no intercept at start-up: one line with the fix, exit 3', async () => {
-    const rec: Rec = { calls: [], ingested: 0 }
-    const err = new TcpcopyError('cannot connect to intercept 10.0.0.3:36524 (ECONNREFUSED)', 'TC_ERR_COPY_NO_INTERCEPT')
-    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-l', join(io.dir, 'x.log')], { createEngine: fakeEngine(rec, { startError: err }) })
+  it('no intercept at start-up: one line that names the address, why, and the fix once; exit 3', async () => {
+    // the real engine, with a send socket that takes everything and a connect() that is refused
+    const refused: ConnectFn = () => {
+      const s = Object.assign(new EventEmitter(), { write: () => true, destroy: () => {} })
+      queueMicrotask(() => {
+        s.emit('error', new Error('connect ECONNREFUSED 10.0.0.3:36524'))
+        s.emit('close')
+      })
+      return s
+    }
+    const createEngine: TcpcopyCliDeps['createEngine'] = (config, log) => {
+      const core = createCopyCore()
+      const send: PacketIo = {
+        kind: 'raw-ipv4', closed: false, receive: () => 0, send: (n) => n, onReadable: () => {},
+        stats: () => ({ received: 0, sent: 0, truncated: 0, overruns: 0 }), close () {}
+      }
+      return createCopy(config, { core, send, connect: refused, log, statsIntervalMs: 0, memoryCheckIntervalMs: 0 })
+    }
+    const code = await run(['-x', '80-10.0.0.2:80', '-s', '10.0.0.3', '-C', '1', '-l', join(io.dir, 'x.log')], { createEngine })
     expect(code).to.equal(EXIT_SYSTEM)
-    expect(io.stderr.text).to.contain('ECONNREFUSED').and.contain('-L')
-    expect(io.stderr.text.trim().split('\n')).to.have.length(1)
+    const text = io.stderr.text
+    expect(text).to.contain('10.0.0.3:36524: connect ECONNREFUSED')
+    expect(text.trim().split('\n')).to.have.length(1)
+    // the advice comes once, not twice
+    expect(text.match(/-L\/--lonely|run with -L/g)).to.have.length(1)
+    expect(text.match(/-s\/--intercepts|check -s and -p/g)).to.have.length(1)
   })
 
   it('exits with the engine\'s reason when it stops by itself (intercept lost: 3)', async () => {
@@ -205,6 +225,19 @@ describe('tcpcopy capture and send sockets', () => {
     const f = fakes()
     expect(() => openCopyCapture(config({ targets: '80-10.0.0.2:8080', input: 'eth0,bad0' }), OPTS, f.natives)).to.throw('bad0')
     expect(f.opened.map((o) => o.closed ?? o.interface)).to.deep.equal(['eth0', 'packet'])
+  })
+
+  it('-S: the capture keeps at most the snaplen (plus room for the link header), and the filter is built for it', () => {
+    const { natives, opened } = fakes()
+    openCopyCapture(config({ targets: '10.0.0.1:80-10.0.0.2:8080', input: 'eth0', snaplen: '200' }), OPTS, natives)
+    expect(opened[0]).to.include({ interface: 'eth0', snap: 264 })
+    const prog = compileFilter('tcp and ((dst port 80 and dst host 10.0.0.1))', { linkType: BpfLinkType.Ethernet, snaplen: 264 })
+    expect(Buffer.from(opened[0]!.filter as Uint8Array)).to.deep.equal(Buffer.from(prog.toBytes()))
+    // the default 65535 keeps whole packets: the engine's receive slot bounds it
+    openCopyCapture(config({ targets: '10.0.0.1:80-10.0.0.2:8080', input: 'eth0' }), OPTS, natives)
+    expect(opened[1]).to.include({ snap: 65535 + 64 })
+    // and -S without pcap capture is refused
+    expect(() => config({ targets: '80-10.0.0.2:8080', snaplen: '200' })).to.throw(/-S\/--snaplen .*applies to pcap capture only/)
   })
 
   it('sends with a raw IPv4 socket, or with -o Ethernet frames on that device', () => {

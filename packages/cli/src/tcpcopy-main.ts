@@ -12,7 +12,7 @@ import { exitCodeFor, EXIT_OK, EXIT_USAGE, EXIT_FAILURE, EXIT_SYSTEM } from './e
 import { openCopyCapture, openCopySend, copyFilterText } from './tcpcopy-capture.js'
 import { runOfflineReplay, type OfflineDeps, type OfflineResult } from './offline.js'
 import {
-  daemonParent, failWith, installSignals, openProgramLog, parseProgram, startFailed, startSucceeded,
+  ProgramSignals, daemonParent, failWith, openProgramLog, parseProgram, startFailed, startSucceeded,
   type Output, type ProgramIo, type ProgramLog
 } from './program.js'
 
@@ -67,6 +67,16 @@ function captureText (config: TcpcopyConfig): string {
 /** Runs tcpcopy; resolves with the exit code once it has stopped (or failed to start). */
 export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyCliDeps> = {}): Promise<number> {
   const deps: TcpcopyCliDeps = { ...DEFAULTS, ...overrides }
+  // 0. signal handlers before anything else (see ProgramSignals)
+  const signals = ProgramSignals.install(deps, 'tcpcopy')
+  try {
+    return await run(argv, deps, signals)
+  } finally {
+    signals.dispose()
+  }
+}
+
+async function run (argv: string[], deps: TcpcopyCliDeps, signals: ProgramSignals): Promise<number> {
   const fail = (err: unknown): number => failWith('tcpcopy', deps, err)
 
   // 1. flags, environment, config file; a -x that yields no filter is a usage error now, not after the daemon started
@@ -85,16 +95,33 @@ export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyC
   if ('code' in log) return log.code
   log.notice(captureText(config))
 
+  /** A stop asked for during start-up: nothing was left running; exit 0 (1 after a fatal error). */
+  const stopped = (): number => {
+    const why = `${signals.stopSignal ?? 'a stop request'} received during start-up`
+    if (isDaemonChild(deps.env)) startFailed('tcpcopy', new Error(`${why}; the daemon stopped`), deps)
+    else deps.stderr.write(`tcpcopy: ${why}; stopped\n`)
+    log.notice(`stopped (${why})`)
+    log.close?.()
+    return signals.fatalError !== undefined ? EXIT_FAILURE : EXIT_OK
+  }
+  if (signals.stopSignal !== undefined) return stopped()
+
   let engine: Copy | undefined
   let pidfile: PidFile | undefined
   try {
     engine = deps.createEngine(config, log)
+    const starting = engine
+    // SIGTERM/SIGINT now cancel the start: the engine closes what it opened.
+    signals.whileStarting(() => { starting.stop().catch(() => {}) })
     await engine.start()
-    if (config.pidfile !== undefined) pidfile = new PidFile(config.pidfile)
+    if (signals.stopSignal !== undefined) throw new Error(`${signals.stopSignal} received during start-up`)
+    if (config.pidfile !== undefined) pidfile = new PidFile(config.pidfile, process.pid, { program: 'tcpcopy', warn: (m) => { log.warn(m) } })
   } catch (err) {
     if (engine !== undefined) await engine.stop().catch(() => {})
+    if (signals.stopSignal !== undefined) return stopped() // asked to stop: not a failure of the start
+    // Not reaching intercept is a system failure (exit 3); the engine's message already names the addresses and the fix.
     const error = err instanceof Error && (err as { code?: string }).code === 'TC_ERR_COPY_NO_INTERCEPT'
-      ? new IoError(`${err.message} (start intercept first, check -s and -p, or run with -L to copy without it)`, 'TC_ERR_COPY_NO_INTERCEPT', 0, 'connect', { cause: err })
+      ? new IoError(err.message, 'TC_ERR_COPY_NO_INTERCEPT', 0, 'connect', { cause: err })
       : err
     const code = startFailed('tcpcopy', error, deps)
     log.close?.()
@@ -105,7 +132,7 @@ export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyC
   // 4. run until a signal, the engine stops by itself, or the replay ends
   const running = engine
   const abort = new AbortController()
-  const removeSignals = installSignals(deps, log, {
+  const removeSignals = signals.run(log, {
     stats: () => { running.reportStats() },
     stop: () => {
       abort.abort()
@@ -147,6 +174,7 @@ export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyC
   } finally {
     removeSignals()
   }
+  if (signals.fatalError !== undefined) code = EXIT_FAILURE
   pidfile?.remove()
   log.notice('stopped')
   log.close?.()

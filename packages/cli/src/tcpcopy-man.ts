@@ -51,6 +51,45 @@ export const tcpcopyManPage: ManPage = {
       ]
     },
     {
+      title: 'Sessions and timeouts',
+      paragraphs: [
+        'A session whose target has shown no progress for -t seconds while tcpcopy waits on it (requests not yet ' +
+        'sent, a request not yet answered, or no request yet) is reset and dropped; so is any session without ' +
+        'progress for -k seconds. Progress is a handshake answer, data, a FIN or RST, an ACK that moves, or a ' +
+        'window that changes. A session waiting on the target is probed now and then (an ACK with an old sequence ' +
+        'number) so that a target connection that vanished answers with a RST; the bare ACKs that answer those ' +
+        'probes are not progress, so a target that stops answering is still timed out. A window scale above 14 ' +
+        'from the target is taken as 14 (RFC 7323). Three ACKs repeating the same ack and window, without data, ' +
+        'are duplicate ACKs and trigger a fast retransmission; window updates are not.'
+      ]
+    },
+    {
+      title: 'Intercept connections',
+      paragraphs: [
+        'tcpcopy opens -C control connections to each intercept. A connection attempt that gets no answer within ' +
+        '5 seconds is given up, and the log names the address and what to check (intercept running and listening ' +
+        'on -p there, -s right, no firewall dropping the SYNs); attempts are repeated every 12 seconds. ' +
+        'intercept ties the route of a session to the connection that announced it (CLIENT_ADD). When a control ' +
+        'connection closes, tcpcopy announces its live sessions again over another connection to the same ' +
+        'intercept, or over the first one that comes back, so they keep getting the target\'s responses. A ' +
+        'connection whose send queue holds more than 1 MiB (intercept not reading) gets no more CLIENT_ADDs; when ' +
+        'every connection to an intercept is backed up, the new session is counted as not announced there and, ' +
+        'when no intercept took it, is not replayed.'
+      ]
+    },
+    {
+      title: 'Send errors and resources',
+      paragraphs: [
+        'A packet the kernel refuses (a firewall rule: EPERM; no route: EHOSTUNREACH or ENETUNREACH; too large: ' +
+        'EMSGSIZE) is dropped and counted ("dropped N (errors M)" in the statistics), the first and every 1000th ' +
+        'logged, and tcpcopy goes on with the other packets. When the send socket itself fails (closed, bad ' +
+        'descriptor, the -o device gone), tcpcopy stops with exit status 3. Every 60 seconds tcpcopy logs the user ' +
+        'and system CPU time it used and the memory it holds (the V8 heap in use plus buffers outside it: the ' +
+        'packet slabs and the WASM memory); -m compares that, not the resident set size, which can stay high after ' +
+        'a burst. Packet slabs that are empty again are handed back, beyond a 4 MiB reserve.'
+      ]
+    },
+    {
       title: 'Statistics',
       paragraphs: [
         'Every 30 seconds once traffic has started, and on SIGUSR1, tcpcopy logs one line: sessions active, ' +
@@ -72,7 +111,7 @@ export const tcpcopyManPage: ManPage = {
         '0 after a clean stop or a complete offline replay (and, with -d, once the daemon is running). 2 for bad ' +
         'options, environment or config file. 3 when a system resource fails: missing privileges (root or ' +
         'CAP_NET_RAW), an unknown interface, no intercept reachable at start-up or every intercept lost without -L, ' +
-        'a raw send that fails. 4 for an internal core error. 1 for anything else, such as a corrupt pcap file or ' +
+        'a send socket that fails (one refused packet does not stop tcpcopy). 4 for an internal core error. 1 for anything else, such as a corrupt pcap file or ' +
         'the -m memory limit.'
       ]
     },
@@ -82,7 +121,10 @@ export const tcpcopyManPage: ManPage = {
         '-P writes the pidfile (the original parsed it and never wrote it). Captures ignore the packets the host ' +
         'sends, tcpcopy\'s own copies included. --eof-wait bounds the wait after the end ' +
         'of an offline replay, which ends early once every replayed session has finished (the original always ' +
-        'waited 120 s). SIGHUP reopens the log instead of stopping tcpcopy.'
+        'waited 120 s). SIGHUP reopens the log instead of stopping tcpcopy. A packet the kernel refuses is dropped ' +
+        'and counted instead of stopping tcpcopy. The live sessions of a control connection that closes are ' +
+        'announced again over another one. -t also ends a session whose request the target never answers. -m ' +
+        'compares the memory held, not the RSS. -U is accepted and ignored (with a warning).'
       ]
     },
     {

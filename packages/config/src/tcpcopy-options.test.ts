@@ -64,7 +64,7 @@ const BAD: Record<keyof TcpcopyConfig, readonly string[]> = {
   replaceLocalhost: ['localhost'],
   intercepts: ['10.0.0.1:0', '10.0.0', Array.from({ length: 33 }, (_, i) => `10.0.0.${i}`).join(',')],
   port: ['x', '0', '65536'],
-  connections: ['0', '17'],
+  connections: ['17', 'x', '-'],
   copies: ['0', '1024'],
   portShift: ['1024', '-1'],
   percentage: ['101', '127'],
@@ -198,6 +198,32 @@ describe('tcpcopy options', () => {
     })
   })
 
+  describe('-C connections', () => {
+    it('takes 0 or less as 1, with a warning (as the originals do)', () => {
+      for (const text of ['0', '-3']) {
+        const warnings: string[] = []
+        expect(resolve({ connections: text }, { warn: (m) => warnings.push(m) }).connections, text).to.equal(1)
+        expect(warnings).to.have.length(1)
+        expect(warnings[0]).to.include(`-C/--connections (from flag) is ${text}: taken as 1`)
+      }
+      const warnings: string[] = []
+      expect(resolve({ connections: '16' }, { warn: (m) => warnings.push(m) }).connections).to.equal(16)
+      expect(warnings).to.deep.equal([])
+    })
+  })
+
+  describe('-U pool size', () => {
+    it('is accepted and has no effect: a warning says so', () => {
+      const warnings: string[] = []
+      expect(resolve({ poolSize: '64' }, { warn: (m) => warnings.push(m) }).poolSize).to.equal(64)
+      expect(warnings).to.have.length(1)
+      expect(warnings[0]).to.match(/^-U\/--pool-size \(from flag\) has no effect: .*drop -U/)
+      const none: string[] = []
+      resolve({}, { warn: (m) => none.push(m) })
+      expect(none).to.deep.equal([])
+    })
+  })
+
   describe('-c client pool', () => {
     it('expands a.b.c.x', () => {
       const { clients } = resolve({ clients: '10.88.0.x' })
@@ -214,10 +240,13 @@ describe('tcpcopy options', () => {
       expect(warnings[0]).to.include('10.88.0.5')
     })
 
-    it('refuses a target IP listed explicitly', () => {
+    it('refuses a target IP listed explicitly, with an accepted example (the list without it)', () => {
       const err = errorOf(() => resolve({ targets: '80-10.0.0.2:8080', clients: '10.0.0.9,10.0.0.2' }))
       expect(err.code).to.equal('TC_ERR_CONFIG_CLIENTS')
-      expect(err.message).to.include('10.0.0.2').and.include('-c/--clients (from flag)')
+      expect(err.message).to.include('10.0.0.2').and.include('-c/--clients (from flag)').and.match(/example: -c 10\.0\.0\.9$/)
+      expect(resolve({ targets: '80-10.0.0.2:8080', clients: '10.0.0.9' }).clients).to.deep.equal(['10.0.0.9'])
+      const only = errorOf(() => resolve({ targets: '80-10.0.0.2:8080', clients: '10.0.0.2' }))
+      expect(only.message).to.match(/example: -c 10\.88\.0\.x$/)
     })
   })
 

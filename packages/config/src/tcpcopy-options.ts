@@ -62,7 +62,7 @@ export interface TcpcopyConfig {
   readonly rtt: number
   /** -U: per-session memory pool, KiB (tuning hint). */
   readonly poolSize: number
-  /** -m: exit when the resident set grows beyond this many MiB. */
+  /** -m: exit when the memory held (V8 heap and buffers) grows beyond this many MiB. */
   readonly maxMemory: number
   /** -i: capture method and interfaces, or the pcap file to replay. */
   readonly input: CaptureInput
@@ -99,6 +99,22 @@ export interface TcpcopyConfig {
 }
 
 const SWITCH = 'a switch (true/false, 1/0, yes/no, on/off)'
+
+/** The -c text without the entries that are target IPs (a pool that would be accepted), or a sample pool. */
+function poolWithout (text: string, targetIps: ReadonlySet<string>): string {
+  const rest = text.split(',').map((e) => e.trim()).filter((e) => e !== '' && !targetIps.has(e))
+  return rest.length > 0 ? rest.join(',') : '10.88.0.x'
+}
+
+/** -C: an integer up to 16; 0 and negative values become 1 (PROTOCOL.md §1). */
+function parseConnections (text: string): number {
+  if (/^-[0-9]+$/.test(text)) {
+    parseInteger(text.slice(1), 0, Number.MAX_SAFE_INTEGER)
+    return 1
+  }
+  return Math.max(1, parseInteger(text, 0, 16))
+}
+
 const TIMEOUT = `a number of seconds 1-${MAX_TIMEOUT_SECONDS}`
 
 export const tcpcopyOptions = defineTable<TcpcopyConfig>({
@@ -158,12 +174,12 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
     connections: {
       short: 'C',
       value: 'n',
-      type: 'an integer 1-16',
+      type: 'an integer up to 16 (0 or less means 1)',
       default: 2,
-      parse: (t) => parseInteger(t, 1, 16),
+      parse: parseConnections,
       example: '4',
       help: 'control connections per intercept',
-      notes: 'tcpcopy 1.x accepts 1-11, 0.9 accepts 1-16; here 1-16.'
+      notes: 'tcpcopy 1.x accepts 1-11, 0.9 accepts 1-16; here up to 16. As in the originals, a value of 0 or less becomes 1 (with a warning).'
     },
     copies: {
       short: 'n',
@@ -286,7 +302,8 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
       default: 1,
       parse: (t) => parseInteger(t, 1, 1024),
       example: '1',
-      help: 'per-session memory pool size (tuning only)'
+      help: 'accepted for compatibility and ignored (tuned the original\'s per-session allocator)',
+      notes: 'In tcpcopy 1.x -U sized the memory pool each session allocates from (a tuning knob of its C allocator). Here the packets of all sessions live in shared slabs that are handed back when empty, so there is no per-session pool to size: -U is accepted so existing command lines still run, and a warning says it has no effect. Bound the memory with -m instead.'
     },
     maxMemory: {
       short: 'm',
@@ -295,8 +312,8 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
       default: 1024,
       parse: (t) => parseInteger(t, 1, 1048576),
       example: '1024',
-      help: 'exit when the resident set size grows beyond this (checked every 60 s)',
-      notes: 'Default as the 1.x usage text (its code used 2048; 0.9 used 512).'
+      help: 'exit when the memory held grows beyond this (checked every 60 s)',
+      notes: 'Default as the 1.x usage text (its code used 2048; 0.9 used 512). The memory held is the V8 heap in use plus the buffers outside it (packet slabs, the WASM memory); the original compared the RSS, which can stay at its peak after a burst.'
     },
     input: {
       short: 'i',
@@ -452,6 +469,15 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
     'The original exits on any option problem; here every problem is a ConfigError naming the option, the value, where it came from and an accepted example.'
   ],
   check (c, ctx) {
+    // -C: values <= 0 become 1, as in the originals
+    const connText = ctx.text('connections')
+    if (connText !== undefined && Number(connText) <= 0) {
+      ctx.warn(`${ctx.describe('connections')} is ${connText}: taken as 1 control connection per intercept (values of 0 or less become 1); example: -C 2`)
+    }
+    // -U: accepted, no effect here
+    if (ctx.given('poolSize')) {
+      ctx.warn(`${ctx.describe('poolSize')} has no effect: it sized the per-session memory pool of the original's C allocator, and this tcpcopy keeps the packets of all sessions in shared slabs; drop -U (bound the memory with -m/--max-memory)`)
+    }
     // -s: fill -p, default for 0.9, required for 1.x
     if (!ctx.given('intercepts')) {
       if (c.protocol === '1.x') {
@@ -475,7 +501,7 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
       const explicit = explicitClientEntries(ctx.text('clients') ?? '')
       const listed = [...explicit].find((ip) => targetIps.has(ip))
       if (listed !== undefined) {
-        ctx.fail(ctx.code('clients'), `${ctx.describe('clients')} lists ${listed}, which is a target IP in -x/--targets; a copied client cannot use the target's own address, remove it`)
+        ctx.fail(ctx.code('clients'), `${ctx.describe('clients')} lists ${listed}, which is a target IP in -x/--targets; a copied client cannot use the target's own address, remove it; example: -c ${poolWithout(ctx.text('clients') ?? '', targetIps)}`)
       }
       const dropped = c.clients.filter((ip) => targetIps.has(ip))
       c.clients = c.clients.filter((ip) => !targetIps.has(ip))

@@ -3,10 +3,25 @@
 // connection of each active intercept (round-robin), and the response
 // records read back with the protocol package's ClientSideDecoder.
 //
-// Losing a connection is detected by its close. An intercept is active while
+// Losing a connection is detected by its close; a connection attempt that
+// gets no answer within 5 s is given up (an address whose SYNs are dropped
+// would otherwise wait for the kernel's ~2 min). An intercept is active while
 // one of its connections is up. Lost connections are reconnected (1 s after a
 // working one dropped, then every 12 s). When no intercept is left active the
 // engine stops with TC_ERR_COPY_NO_INTERCEPT, unless -L (lonely) was given.
+//
+// intercept ties a route to the connection its CLIENT_ADD came on and drops
+// it when that connection closes. So the CLIENT_ADDs of the live sessions
+// are remembered per connection: when one closes, they are sent again over
+// another live connection of that intercept, or, when none is left, over
+// the first one that comes back (an improvement on the original, whose
+// sessions go deaf until intercept's route times out).
+//
+// A connection whose send queue holds more than maxQueuedBytes (intercept
+// does not read) takes no more CLIENT_ADDs: they go to another connection,
+// or, when every connection of an intercept is backed up, are counted and
+// logged as not sent, and that intercept does not count as having taken the
+// session (a SYN is forwarded only when some intercept took it, §5.1).
 import * as net from 'node:net'
 import { ProtocolError, TcpcopyError } from '@tcpcopy/interface'
 import type { InterceptAddress } from '@tcpcopy/config'
@@ -24,6 +39,8 @@ import { u32ToIpv4 } from './filter.js'
  */
 export interface ControlSocket {
   write (data: Uint8Array): unknown
+  /** Bytes written and not yet handed to the kernel (node:net's Socket); absent: taken as 0. */
+  readonly writableLength?: number
   destroy (): void
   on (event: string, listener: (...args: any[]) => void): unknown
   setNoDelay? (noDelay?: boolean): unknown
@@ -39,6 +56,10 @@ export const defaultConnect: ConnectFn = (host, port) => net.connect({ host, por
 export const RETRY_INTERVAL_MS = 12000
 /** First reconnect attempt after a working connection dropped. */
 export const RECONNECT_DELAY_MS = 1000
+/** How long a connection attempt may go unanswered. */
+export const CONNECT_TIMEOUT_MS = 5000
+/** Bytes a control connection may have queued (unsent) before it takes no more CLIENT_ADDs. */
+export const MAX_QUEUED_CONTROL_BYTES = 1024 * 1024
 
 export interface ControlOptions {
   intercepts: readonly InterceptAddress[]
@@ -49,6 +70,10 @@ export interface ControlOptions {
   lonely: boolean
   retryIntervalMs: number
   reconnectDelayMs: number
+  /** Default CONNECT_TIMEOUT_MS; 0 = none. */
+  connectTimeoutMs?: number
+  /** Default MAX_QUEUED_CONTROL_BYTES. */
+  maxQueuedBytes?: number
   connect: ConnectFn
   timers: CopyTimers
   log: Logger
@@ -62,11 +87,23 @@ export interface ControlOptions {
   onUp: () => void
 }
 
+/** A CLIENT_ADD of a live session and the connection it went over (undefined: waiting for one). */
+interface Route {
+  clientIp: number
+  clientPort: number
+  targetIp: number
+  targetPort: number
+  conn: Conn | undefined
+}
+
 class Conn {
   socket: ControlSocket | undefined = undefined
   connected = false
   decoder: ClientSideDecoder | undefined = undefined
   retry: unknown = undefined
+  connectTimer: unknown = undefined
+  /** Keys (clientIp * 65536 + clientPort) of the routes whose CLIENT_ADD went over this connection. */
+  readonly routes = new Set<number>()
   /** Attempts since the last success. */
   failures = 0
   everConnected = false
@@ -80,6 +117,11 @@ class Conn {
 class Link {
   readonly conns: Conn[] = []
   rr = 0
+  readonly routes = new Map<number, Route>()
+  /** Routes whose connection closed while no other one was up: sent again on the next connect. */
+  readonly orphans = new Set<number>()
+  /** Why the last attempt to reach it failed. */
+  lastError = ''
   constructor (readonly address: InterceptAddress) {}
   get name (): string { return `${this.address.ip}:${this.address.port}` }
   get active (): boolean { return this.conns.some((c) => c.connected) }
@@ -93,6 +135,10 @@ export interface ControlStats {
   reconnects: number
   clientAdds: number
   clientAddFailures: number
+  /** CLIENT_ADDs not sent to an intercept because every connection to it was backed up. */
+  clientAddsNotSent: number
+  /** CLIENT_ADDs sent again after the connection that carried them closed. */
+  clientAddsResent: number
   records: number
   protocolErrors: number
 }
@@ -108,6 +154,8 @@ export class InterceptLinks {
   #reconnects = 0
   #clientAdds = 0
   #clientAddFailures = 0
+  #clientAddsNotSent = 0
+  #clientAddsResent = 0
   #records = 0
   #protocolErrors = 0
   #lonelyWarned = false
@@ -147,6 +195,7 @@ export class InterceptLinks {
       for (const c of l.conns) {
         if (c.retry !== undefined) this.#o.timers.clearTimeout(c.retry)
         c.retry = undefined
+        this.#clearConnectTimer(c)
         const s = c.socket
         c.socket = undefined
         c.connected = false
@@ -159,26 +208,107 @@ export class InterceptLinks {
 
   /**
    * CLIENT_ADD for a session as the target sees it (§2.3): to every active
-   * intercept, on its next connection. Returns how many intercepts took it.
+   * intercept, on its next connection that is not backed up. Returns how
+   * many intercepts took it. The route is remembered until forget().
    */
   clientAdd (clientIp: number, clientPort: number, targetIp: number, targetPort: number): number {
     let sent = 0
     let msg: Uint8Array | undefined
+    const key = clientIp * 65536 + clientPort
     for (const l of this.#links) {
-      const n = l.conns.length
-      for (let k = 0; k < n; k++) {
-        l.rr = (l.rr + 1) % n
-        const c = l.conns[l.rr]!
-        if (!c.connected || c.socket === undefined) continue
-        msg ??= clientMessage.encode({ clientIp, clientPort, type: MessageType.ClientAdd, targetIp, targetPort })
-        c.socket.write(msg)
-        sent++
-        break
+      const c = this.#pick(l)
+      if (c === undefined) {
+        if (l.active) this.#notSent(l)
+        continue
       }
+      msg ??= clientMessage.encode({ clientIp, clientPort, type: MessageType.ClientAdd, targetIp, targetPort })
+      c.socket!.write(msg)
+      let r = l.routes.get(key)
+      if (r === undefined) {
+        r = { clientIp, clientPort, targetIp, targetPort, conn: undefined }
+        l.routes.set(key, r)
+      } else {
+        r.targetIp = targetIp
+        r.targetPort = targetPort
+      }
+      this.#bind(l, r, key, c)
+      sent++
     }
     if (sent > 0) this.#clientAdds++
     else this.#clientAddFailures++
     return sent
+  }
+
+  /** The session ended: its CLIENT_ADD is not sent again after a reconnect. */
+  forget (clientIp: number, clientPort: number): void {
+    const key = clientIp * 65536 + clientPort
+    for (const l of this.#links) {
+      const r = l.routes.get(key)
+      if (r === undefined) continue
+      r.conn?.routes.delete(key)
+      l.routes.delete(key)
+      l.orphans.delete(key)
+    }
+  }
+
+  /** Routes remembered (sessions × intercepts), for tests and diagnostics. */
+  get routeCount (): number {
+    let n = 0
+    for (const l of this.#links) n += l.routes.size
+    return n
+  }
+
+  /** The next connection of `l` that is up and not backed up, round-robin. */
+  #pick (l: Link): Conn | undefined {
+    const n = l.conns.length
+    const max = this.#o.maxQueuedBytes ?? MAX_QUEUED_CONTROL_BYTES
+    for (let k = 0; k < n; k++) {
+      l.rr = (l.rr + 1) % n
+      const c = l.conns[l.rr]!
+      if (!c.connected || c.socket === undefined) continue
+      if ((c.socket.writableLength ?? 0) > max) continue
+      return c
+    }
+    return undefined
+  }
+
+  #bind (l: Link, r: Route, key: number, c: Conn): void {
+    if (r.conn !== c) r.conn?.routes.delete(key)
+    r.conn = c
+    c.routes.add(key)
+    l.orphans.delete(key)
+  }
+
+  #notSent (l: Link): void {
+    const n = ++this.#clientAddsNotSent
+    if (n === 1 || n % 1000 === 0) {
+      const max = this.#o.maxQueuedBytes ?? MAX_QUEUED_CONTROL_BYTES
+      this.#o.log.warn(`intercept ${l.name} does not read its control connections (more than ${max} bytes queued on each): ` +
+        `${n} CLIENT_ADD messages not sent so far; those sessions are not replayed through it. Check the load of intercept and the network to it`)
+    }
+  }
+
+  /** Sends the CLIENT_ADDs of `keys` again over a live connection of `l`; the ones that find none wait as orphans. */
+  #resend (l: Link, keys: Iterable<number>): { resent: number, waiting: number } {
+    let resent = 0
+    let waiting = 0
+    for (const key of [...keys]) {
+      const r = l.routes.get(key)
+      if (r === undefined) continue
+      const c = this.#pick(l)
+      if (c === undefined) {
+        r.conn?.routes.delete(key)
+        r.conn = undefined
+        l.orphans.add(key)
+        waiting++
+        continue
+      }
+      c.socket!.write(clientMessage.encode({ clientIp: r.clientIp, clientPort: r.clientPort, type: MessageType.ClientAdd, targetIp: r.targetIp, targetPort: r.targetPort }))
+      this.#bind(l, r, key, c)
+      resent++
+    }
+    this.#clientAddsResent += resent
+    return { resent, waiting }
   }
 
   stats (): ControlStats {
@@ -196,6 +326,8 @@ export class InterceptLinks {
       reconnects: this.#reconnects,
       clientAdds: this.#clientAdds,
       clientAddFailures: this.#clientAddFailures,
+      clientAddsNotSent: this.#clientAddsNotSent,
+      clientAddsResent: this.#clientAddsResent,
       records: this.#records,
       protocolErrors: this.#protocolErrors
     }
@@ -215,8 +347,19 @@ export class InterceptLinks {
     }
     c.socket = socket
     c.decoder = new ClientSideDecoder({ format: { dialect: this.#o.dialect, payload: this.#o.payload }, combined: this.#o.combined })
+    const timeoutMs = this.#o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+    if (timeoutMs > 0) {
+      c.connectTimer = this.#o.timers.setTimeout(() => {
+        c.connectTimer = undefined
+        if (c.socket !== socket || c.connected || this.#stopped) return
+        c.lastError = `no answer within ${timeoutMs / 1000} s (connect timed out: nothing listens there, or a firewall drops the SYNs; ` +
+          `check -s/--intercepts and -p/--port, that intercept runs on ${ip} and listens on port ${port}, and the firewall between)`
+        socket.destroy()
+      }, timeoutMs)
+    }
     socket.on('connect', () => {
       if (c.socket !== socket || this.#stopped) return
+      this.#clearConnectTimer(c)
       c.connected = true
       if (c.everConnected) this.#reconnects++
       c.everConnected = true
@@ -226,6 +369,10 @@ export class InterceptLinks {
       socket.write(helloMessage.encode({ version: helloVersionFor(this.#o.dialect) }))
       this.#o.onUp()
       this.#o.log.notice(`${c.name} established (protocol ${this.#o.dialect}, ${this.#o.combined ? 'combined' : 'plain'} records)`)
+      if (c.link.orphans.size > 0) {
+        const { resent } = this.#resend(c.link, c.link.orphans)
+        if (resent > 0) this.#o.log.notice(`${c.name}: sent the CLIENT_ADD of ${resent} live sessions again (their connection had closed)`)
+      }
       const wait = this.#startWait
       this.#startWait = undefined
       wait?.resolve()
@@ -234,6 +381,7 @@ export class InterceptLinks {
     socket.on('error', (err: Error) => { c.lastError = err.message })
     socket.on('close', () => {
       if (c.socket !== socket) return
+      this.#clearConnectTimer(c)
       c.socket = undefined
       const was = c.connected
       c.connected = false
@@ -272,7 +420,14 @@ export class InterceptLinks {
   }
 
   #lostWorking (c: Conn): void {
-    this.#o.log.warn(`${c.name} lost${c.lastError === '' ? '' : `: ${c.lastError}`}`)
+    let moved = ''
+    if (c.routes.size > 0) {
+      const { resent, waiting } = this.#resend(c.link, c.routes)
+      c.routes.clear()
+      moved = `; CLIENT_ADD of its live sessions sent again: ${resent} over another connection` +
+        (waiting > 0 ? `, ${waiting} wait for a reconnect` : '')
+    }
+    this.#o.log.warn(`${c.name} lost${c.lastError === '' ? '' : `: ${c.lastError}`}${moved}`)
     c.lastError = ''
     this.#retryLater(c, this.#o.reconnectDelayMs)
     this.#checkActive()
@@ -283,6 +438,7 @@ export class InterceptLinks {
     if (c.failures === 1 || c.failures % 10 === 0) {
       this.#o.log.warn(`${c.name} could not be opened${c.lastError === '' ? '' : `: ${c.lastError}`} (attempt ${c.failures}); retrying every ${this.#o.retryIntervalMs / 1000} s`)
     }
+    if (c.lastError !== '') c.link.lastError = c.lastError
     c.lastError = ''
     this.#retryLater(c, this.#o.retryIntervalMs)
     if (this.#startWait !== undefined) {
@@ -316,10 +472,15 @@ export class InterceptLinks {
   }
 
   #noInterceptError (what: string): TcpcopyError {
-    const list = this.#links.map((l) => `${l.name}`).join(', ')
+    const list = this.#links.map((l) => `${l.name}${l.lastError === '' ? '' : `: ${l.lastError}`}`).join('; ')
     return new TcpcopyError(`no intercept ${what} (${list}): tcpcopy cannot learn the target's responses; ` +
       'start intercept there (and check -s/--intercepts and -p/--port), or pass -L/--lonely to keep running and reconnect every 12 s',
     'TC_ERR_COPY_NO_INTERCEPT')
+  }
+
+  #clearConnectTimer (c: Conn): void {
+    if (c.connectTimer !== undefined) this.#o.timers.clearTimeout(c.connectTimer)
+    c.connectTimer = undefined
   }
 
   #retryLater (c: Conn, ms: number): void {

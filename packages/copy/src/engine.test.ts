@@ -1,9 +1,9 @@
 import { expect } from 'chai'
 import { MockPacketIo } from '@tcpcopy/io-mock'
 import { LinkType } from '@tcpcopy/core'
-import { DESC_OFF, FRAMES_OFF } from '@tcpcopy/wasm'
+import { DESC_OFF, FRAMES_OFF, TX_DESC_OFF } from '@tcpcopy/wasm'
 import { encodeCombinedFrame, encodeRecord } from '@tcpcopy/protocol'
-import { isTcpcopyError } from '@tcpcopy/interface'
+import { IoError, isTcpcopyError, type PacketIo, type PacketIoStats } from '@tcpcopy/interface'
 import type { TcpcopyConfig } from '@tcpcopy/config'
 import { copyRegions, createCopy, createCopyCore, type Copy, type CopyDeps, type CopyExit } from './engine.js'
 import { MemoryLogger } from './logger.js'
@@ -284,14 +284,16 @@ describe('capture and send', () => {
     await r.copy.stop()
   })
 
-  it('stops with send-failed (TC_ERR_COPY_SEND) on a hard send error, as the original exits', async () => {
+  it('stops with send-failed (TC_ERR_COPY_SEND) when the send socket itself fails (EBADF), as the original exits', async () => {
     const r = rig(makeConfig())
     await r.copy.start()
-    r.sendIo.failNextSend(1, 'sendmmsg')
+    r.sendIo.failNextSend(9, 'sendmmsg')
     r.copy.ingest(syn(), LinkType.Raw, 0)
     const exit = await r.copy.done
     expect(exit.reason).to.equal('send-failed')
     expect(exit.error?.code).to.equal('TC_ERR_COPY_SEND')
+    expect(r.copy.stats().packets.sendDropped).to.equal(1)
+    expect(r.log.find(/sending to the target failed.*socket is unusable/, 'error')).to.have.length(1)
   })
 
   it('counts fragments, non-TCP packets and unmapped destinations', async () => {
@@ -307,6 +309,33 @@ describe('capture and send', () => {
     const nr = r.copy.stats().notReplayed
     expect([nr.fragments, nr.notTcp, nr.notMapped]).to.deep.equal([1, 1, 1])
     expect(r.sent).to.have.length(0)
+    await r.copy.stop()
+  })
+
+  it('counts malformed packets (cut IP header, IHL < 5, doff < 5, IHL past the packet) and cut-short ones (tot_len past the capture), and replays none', async () => {
+    const r = rig(makeConfig())
+    await r.copy.start()
+    const good = (): Uint8Array => packet({ src: CLIENT, dst: ONLINE, sport: 40000, dport: 80, seq: 1000, ack: 1, flags: ACK | PSH, payload: 100 })
+    const cutIp = good().subarray(0, 12) // 12 bytes: not even an IP header
+    const badIhl = good()
+    badIhl[0] = 0x44 // IHL 4 (16 bytes)
+    const badDoff = good()
+    badDoff[32] = 0x40 // doff 4 (16 bytes)
+    const ihlPast = good().subarray(0, 30)
+    ihlPast[0] = 0x4f // IHL 15 (60 bytes) in a 30-byte packet
+    const totPast = good().subarray(0, 80) // tot_len says 160, 80 captured
+    for (const f of [cutIp, badIhl, badDoff, ihlPast]) r.copy.ingest(f, LinkType.Raw, 0)
+    r.copy.ingest(totPast, LinkType.Raw, 0)
+    const nr = r.copy.stats().notReplayed
+    expect(nr.malformed).to.equal(4)
+    expect(nr.truncated).to.equal(1)
+    expect(r.copy.stats().packets.captured).to.equal(5)
+    expect(r.copy.stats().sessions.created).to.equal(0)
+    expect(r.sent).to.have.length(0)
+    expect(r.log.find(/cut short.*raise -S\/--snaplen/, 'warn')).to.have.length(1)
+    // a well-formed packet after them is taken
+    r.copy.ingest(good(), LinkType.Raw, 0)
+    expect(r.copy.stats().sessions.created).to.equal(1)
     await r.copy.stop()
   })
 
@@ -343,7 +372,7 @@ describe('lifecycle', () => {
     expect(r.exits).to.have.length(1)
   })
 
-  it('-m: stops with TC_ERR_COPY_MEMORY when the RSS exceeds the limit at the 60 s check', async () => {
+  it('-m: stops with TC_ERR_COPY_MEMORY when the memory held exceeds the limit at the 60 s check', async () => {
     let rss = 100 * 1024 * 1024
     const r = rig(makeConfig({ maxMemory: '512' }), { deps: { memoryUsage: () => rss } })
     await r.copy.start()
@@ -354,7 +383,7 @@ describe('lifecycle', () => {
     const exit = await r.copy.done
     expect(exit.reason).to.equal('memory')
     expect(exit.error?.code).to.equal('TC_ERR_COPY_MEMORY')
-    expect(exit.error?.message).to.match(/600\.0 MiB exceeds -m\/--max-memory 512 MiB/)
+    expect(exit.error?.message).to.match(/600\.0 MiB \(V8 heap and buffers\), exceeds -m\/--max-memory 512 MiB/)
   })
 
   it('counts packets given to ingest() before start() as not running', () => {
@@ -404,5 +433,259 @@ describe('sessions from the capture', () => {
       02 04 05 78                           // MSS 1400
     `))
     await r.copy.stop()
+  })
+})
+
+/**
+ * A send PacketIo that behaves like the native one on a per-datagram hard
+ * error: send(n) stops at the first datagram to a refused address and
+ * returns how many went before it; when that is the first one offered, it
+ * throws IoError (EPERM, as from a firewall rule).
+ */
+class RefusingSendIo implements PacketIo {
+  readonly kind = 'raw-ipv4' as const
+  closed = false
+  readonly sent: Array<{ bytes: Uint8Array, dst: number }> = []
+  calls = 0
+  constructor (readonly core: ReturnType<typeof createCopyCore>, readonly refuse: (dst: number) => boolean, readonly errno = 1) {}
+  receive (): number { return 0 }
+  send (n: number): number {
+    this.calls++
+    const dv = this.core.view
+    for (let i = 0; i < n; i++) {
+      const d = TX_DESC_OFF + 16 * i
+      const off = dv.getUint32(d, true)
+      const len = dv.getUint32(d + 4, true)
+      const dst = dv.getUint32(d + 8, false)
+      if (this.refuse(dst)) {
+        if (i > 0) return i
+        throw new IoError(`sendmmsg to ${dst >>> 24}.${(dst >>> 16) & 255}.${(dst >>> 8) & 255}.${dst & 255} failed`, 'TC_ERR_IO', this.errno, 'sendmmsg')
+      }
+      this.sent.push({ bytes: this.core.bytes.slice(off, off + len), dst })
+    }
+    return n
+  }
+
+  onReadable (): void {}
+  stats (): PacketIoStats { return { received: 0, sent: this.sent.length, truncated: 0, overruns: 0 } }
+  close (): void { this.closed = true }
+}
+
+describe('send errors', () => {
+  const TWO_TARGETS = { targets: '80-10.0.1.2:8080,81-10.0.1.3:8080' }
+
+  function twoTargetRig (errno = 1): { copy: Copy, io: RefusingSendIo, log: MemoryLogger, clock: FakeClock } {
+    const core = createCopyCore()
+    const io = new RefusingSendIo(core, (dst) => dst === ip('10.0.1.3'), errno)
+    const log = new MemoryLogger()
+    const clock = new FakeClock()
+    const copy = createCopy(makeConfig(TWO_TARGETS), {
+      core, send: io, connect: fakeConnector().connect, clock: clock.clock, timers: clock, log, random: () => 0.5, statsIntervalMs: 0, memoryCheckIntervalMs: 0
+    })
+    return { copy, io, log, clock }
+  }
+
+  /** Places SYNs to port 80 (good target) and 81 (refused target) in FRAMES, alternating, and ingests them in one turn. */
+  function ingestMixed (copy: Copy, n: number): void {
+    const core = copy.core
+    let off = FRAMES_OFF
+    for (let i = 0; i < n; i++) {
+      const f = packet({ src: CLIENT, dst: ONLINE, sport: 30000 + i, dport: i % 2 === 0 ? 80 : 81, seq: 1000 + i, flags: SYN, mss: 1460 })
+      core.bytes.set(f, off)
+      core.view.setUint32(DESC_OFF + 8 * i, off, true)
+      core.view.setUint32(DESC_OFF + 8 * i + 4, f.length, true)
+      off += (f.length + 7) & ~7
+    }
+    copy.ingestDescribed(n, LinkType.Raw, 0)
+  }
+
+  it('offers the rest of a batch again after a short send: only the refused datagrams are lost, the others reach their target', async () => {
+    const r = twoTargetRig()
+    await r.copy.start()
+    ingestMixed(r.copy, 10)
+    // 5 SYNs to the good target, each refused one skipped and counted
+    expect(r.io.sent.map((s) => tcpOf(s.bytes).sport)).to.deep.equal([30000, 30002, 30004, 30006, 30008])
+    const st = r.copy.stats().packets
+    expect(st.sendErrors).to.equal(5)
+    expect(st.sendDropped).to.equal(5)
+    expect(r.copy.state).to.equal('running')
+    // logged once, not per packet
+    expect(r.log.find(/sending to the target failed.*dropped \(1 refused so far\)/, 'warn')).to.have.length(1)
+    expect(r.log.lines.filter((l) => /sending to the target failed/.test(l.message))).to.have.length(1)
+    await r.copy.stop()
+    expect((await r.copy.done).reason).to.equal('stopped')
+  })
+
+  it('keeps running after a refused datagram (EPERM) and sends the next packets', async () => {
+    const r = rig(makeConfig())
+    await r.copy.start()
+    r.sendIo.failNextSend(1, 'sendmmsg')
+    r.copy.ingest(syn(40000), LinkType.Raw, 0)
+    r.copy.ingest(syn(40001), LinkType.Raw, 0)
+    expect(r.copy.state).to.equal('running')
+    expect(r.sent.map((s) => tcpOf(s.bytes).sport)).to.deep.equal([40001])
+    expect(r.copy.stats().packets).to.include({ sendErrors: 1, sendDropped: 1 })
+    await r.copy.stop()
+  })
+
+  it('a failure in a flush forced mid-turn by a full batch, during stop(): stop() and done still resolve (5000 sessions)', async () => {
+    for (const errno of [1, 9]) {
+      const r = rig(makeConfig())
+      await r.copy.start()
+      for (let i = 0; i < 5000; i++) r.copy.ingest(syn(10000 + i, 1000), LinkType.Raw, 0)
+      expect(r.copy.stats().sessions.active).to.equal(5000)
+      r.sent.length = 0
+      r.sendIo.failNextSend(errno, 'sendmmsg')
+      await r.copy.stop()
+      const exit = await r.copy.done
+      expect(exit.reason, `errno ${errno}`).to.equal('stopped')
+      expect(r.copy.state).to.equal('stopped')
+      const st = r.copy.stats().packets
+      if (errno === 1) {
+        // one passive RST refused, the other 4999 sent
+        expect(r.sent).to.have.length(4999)
+        expect(st.sendErrors).to.equal(1)
+      } else {
+        // the socket broke in the first (forced) flush of 4096 RSTs: those are counted as dropped, and no more are built
+        expect(r.sent).to.have.length(0)
+        expect(st.sendDropped).to.be.at.least(4096)
+      }
+    }
+  })
+
+  it('a send failure in a timer (SYN retransmission) or while handling records never escapes', async () => {
+    const r = rig(makeConfig({ connections: '1' }))
+    await r.copy.start()
+    r.copy.ingest(syn(40000, 1000), LinkType.Raw, 0)
+    r.sendIo.failNextSend(1, 'sendmmsg')
+    expect(() => { r.clock.advance(150) }).to.not.throw()
+    expect(r.copy.stats().packets.sendErrors).to.equal(1)
+    // a SYN-ACK record whose handling sends (the client's ACK waits in the buffer)
+    r.copy.ingest(packet({ src: CLIENT, dst: ONLINE, sport: 40000, dport: 80, seq: 1001, ack: 9, flags: ACK }), LinkType.Raw, 1)
+    r.sendIo.failNextSend(101, 'sendmmsg')
+    const synAck = packet({ src: '10.0.1.2', dst: CLIENT, sport: 8080, dport: 40000, seq: 5000, ack: 1001, flags: SYN | ACK, window: 29200, mss: 1460 })
+    const frame = encodeCombinedFrame([encodeRecord(synAck, { dialect: '1.x', payload: false })], { dialect: '1.x', payload: false })
+    expect(() => { r.sockets.sockets[0]!.data(frame) }).to.not.throw()
+    expect(r.copy.stats().packets.sendErrors).to.equal(2)
+    expect(r.copy.state).to.equal('running')
+    await r.copy.stop()
+  })
+
+  it('a fatal error from a timer stops the engine cleanly with send-failed', async () => {
+    const r = rig(makeConfig())
+    await r.copy.start()
+    r.copy.ingest(syn(40000, 1000), LinkType.Raw, 0)
+    r.sendIo.failNextSend(9, 'sendmmsg')
+    expect(() => { r.clock.advance(150) }).to.not.throw()
+    const exit = await r.copy.done
+    expect(exit.reason).to.equal('send-failed')
+    expect(r.copy.state).to.equal('stopped')
+  })
+})
+
+describe('control channel robustness', () => {
+  it('gives up a connection attempt unanswered for 5 s, naming the address and what to check', async () => {
+    const r = rig(makeConfig({ connections: '1' }), { connect: 'none' })
+    const started = r.copy.start()
+    let failure: unknown
+    started.catch((err: unknown) => { failure = err })
+    r.clock.advance(4900)
+    await flushMicrotasks()
+    expect(failure).to.equal(undefined)
+    r.clock.advance(100)
+    await flushMicrotasks()
+    expect(isTcpcopyError(failure, 'TC_ERR_COPY_NO_INTERCEPT')).to.equal(true)
+    expect((failure as Error).message).to.match(/10\.0\.2\.1:36524: no answer within 5 s \(connect timed out.*firewall/)
+    expect(r.sockets.sockets[0]!.destroyed).to.equal(true)
+    expect(r.log.find(/could not be opened: no answer within 5 s/, 'warn')).to.have.length(1)
+    expect((await r.copy.done).reason).to.equal('no-intercept')
+  })
+
+  it('sends no CLIENT_ADD on a backed-up connection: the other one takes it, and with both backed up the SYN is not forwarded', async () => {
+    const r = rig(makeConfig({ connections: '2' }))
+    await r.copy.start()
+    const [a, b] = r.sockets.sockets
+    a!.writableLength = 2 * 1024 * 1024
+    r.copy.ingest(syn(40000), LinkType.Raw, 0)
+    r.copy.ingest(syn(40001), LinkType.Raw, 0)
+    expect(a!.written).to.have.length(1) // the hello only
+    expect(b!.written).to.have.length(3)
+    expect(r.sent).to.have.length(2)
+    b!.writableLength = 2 * 1024 * 1024
+    r.copy.ingest(syn(40002), LinkType.Raw, 0)
+    expect(r.sent).to.have.length(2)
+    const st = r.copy.stats()
+    expect(st.notReplayed.noIntercept).to.equal(1)
+    expect(st.intercepts.clientAddsNotSent).to.equal(1)
+    expect(st.sessions.active).to.equal(2)
+    expect(r.log.find(/does not read its control connections.*1 CLIENT_ADD messages not sent/, 'warn')).to.have.length(1)
+    await r.copy.stop()
+  })
+
+  it('sends the CLIENT_ADD of live sessions again over the other connection when theirs closes, and after a reconnect when none is left (-L)', async () => {
+    const r = rig(makeConfig({ connections: '2', lonely: true }))
+    await r.copy.start()
+    const [a, b] = r.sockets.sockets
+    r.copy.ingest(syn(40000), LinkType.Raw, 0) // CLIENT_ADD on b (round-robin starts at the second)
+    r.copy.ingest(syn(40001), LinkType.Raw, 0) // on a
+    const add40000 = hex('0a 00 00 01 9c 40 00 01 0a 00 01 02 1f 90')
+    expect(b!.bytes.subarray(14)).to.deep.equal(add40000)
+    b!.drop()
+    expect(a!.bytes.subarray(14 + 14)).to.deep.equal(add40000)
+    expect(r.copy.stats().intercepts.clientAddsResent).to.equal(1)
+    expect(r.log.find(/lost; CLIENT_ADD of its live sessions sent again: 1 over another connection/, 'warn')).to.have.length(1)
+    // now the last one goes: both sessions wait, and are announced on the first reconnect
+    a!.drop()
+    r.clock.advance(1000)
+    await flushMicrotasks()
+    const c = r.sockets.sockets[2]!
+    expect(c.destroyed).to.equal(false)
+    const sent = c.bytes.subarray(14)
+    expect(sent.length).to.equal(28)
+    expect([sent.subarray(0, 14), sent.subarray(14)]).to.deep.include(add40000)
+    expect(r.copy.stats().intercepts.clientAddsResent).to.equal(3)
+    await r.copy.stop()
+  })
+
+  it('forgets the CLIENT_ADD of an ended session', async () => {
+    const r = rig(makeConfig({ connections: '2' }))
+    await r.copy.start()
+    const [a, b] = r.sockets.sockets
+    r.copy.ingest(syn(40000), LinkType.Raw, 0)
+    r.clock.advance(3100) // no handshake within 3 s: obsolete, time-wait
+    expect(r.copy.stats().sessions.active).to.equal(0)
+    const before = a!.written.length
+    b!.drop()
+    expect(a!.written.length).to.equal(before)
+    expect(r.copy.stats().intercepts.clientAddsResent).to.equal(0)
+    await r.copy.stop()
+  })
+})
+
+describe('60 s resource report (TCPCOPY.md §8)', () => {
+  it('logs user and system CPU time and the memory held', async () => {
+    const r = rig(makeConfig(), { deps: { memoryUsage: () => 100 * 1024 * 1024, cpuUsage: () => ({ user: 1_500_000, system: 250_000 }) } })
+    await r.copy.start()
+    r.clock.advance(60000)
+    expect(r.log.find(/^resources: cpu user 1\.50 s, system 0\.25 s; memory held 100\.0 MiB/, 'notice')).to.have.length(1)
+    await r.copy.stop()
+  })
+})
+
+describe('per-session buffer limit', () => {
+  it('counts packets refused by a full session buffer as sessionBufferFull, not as unsent at the end', async () => {
+    const r = rig(makeConfig(), { deps: { limits: { maxSessionPackets: 2 } } })
+    await r.copy.start()
+    r.copy.ingest(syn(40000, 1000), LinkType.Raw, 0) // no SYN-ACK comes: the data waits in the buffer
+    for (let i = 0; i < 10; i++) {
+      r.copy.ingest(packet({ src: CLIENT, dst: ONLINE, sport: 40000, dport: 80, seq: 1001 + 10 * i, ack: 1, flags: ACK | PSH, payload: 10 }), LinkType.Raw, 1)
+    }
+    // 2 × 2 packets at most: the SYN and 3 data packets
+    expect(r.copy.sessions()[0]!.buffered).to.equal(4)
+    expect(r.copy.stats().notReplayed.sessionBufferFull).to.equal(7)
+    expect(r.copy.stats().notReplayed.unsentAtEnd).to.equal(0)
+    expect(r.copy.selfCheck()).to.deep.equal([])
+    await r.copy.stop()
+    expect(r.copy.stats().notReplayed.unsentAtEnd).to.equal(3)
   })
 })

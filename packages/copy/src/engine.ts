@@ -14,7 +14,9 @@ import {
   P_SPORT, P_SRC_ADDR, P_TCP_FLAGS, P_TOT_LEN, P_CAP_LEN, P_WINDOW, P_WSCALE, P_TS_VAL
 } from '@tcpcopy/wasm'
 import type { TcpcopyConfig } from '@tcpcopy/config'
-import { InterceptLinks, RECONNECT_DELAY_MS, RETRY_INTERVAL_MS, defaultConnect, type ConnectFn } from './control.js'
+import {
+  CONNECT_TIMEOUT_MS, InterceptLinks, MAX_QUEUED_CONTROL_BYTES, RECONNECT_DELAY_MS, RETRY_INTERVAL_MS, defaultConnect, type ConnectFn
+} from './control.js'
 import {
   ClientPool, LOCALHOST, TargetTable, addPort, gradualPercent, ipv4ToU32, keepSession, nextPort,
   replicaAddition, shiftAddition, u32ToIpv4, type TargetEntry
@@ -44,6 +46,8 @@ const MIB = 1024 * 1024
 const SYN_ANSWER_WINDOW_MS = 600000
 const JUMP_CONFLICT = 16 * MIB
 const JUMP_REPEAT = 64 * 1024
+/** Largest window scale shift (RFC 7323 §2.3). */
+const MAX_WSCALE = 14
 /** How far beyond the data we saw a RST's seq may be (lost response records) and still be this incarnation's. */
 const STALE_RST_WINDOW = 16 * MIB
 /** Longest a client RST waits for the target to answer the requests sent before it. */
@@ -77,6 +81,10 @@ export interface CopyLimits {
   retryIntervalMs: number
   /** First reconnect after a working control connection dropped. Default 1000. */
   reconnectDelayMs: number
+  /** A control connection attempt unanswered for this long is given up. Default 5000; 0 = never. */
+  connectTimeoutMs: number
+  /** Bytes a control connection may have queued before it takes no more CLIENT_ADDs. Default 1 MiB. */
+  maxQueuedControlBytes: number
   /** Reconstructs/replays in a row without the target acknowledging data, before the session is given up. Default 8. */
   maxReconstructs: number
   /** Buffered packets that make a session obsolete (65536 while the window is full). Default 32768. */
@@ -102,6 +110,8 @@ export const DEFAULT_COPY_LIMITS: Readonly<CopyLimits> = Object.freeze({
   timeWaitMs: 6000,
   retryIntervalMs: RETRY_INTERVAL_MS,
   reconnectDelayMs: RECONNECT_DELAY_MS,
+  connectTimeoutMs: CONNECT_TIMEOUT_MS,
+  maxQueuedControlBytes: MAX_QUEUED_CONTROL_BYTES,
   maxReconstructs: 8,
   maxSessionPackets: 32768,
   lostCaptureMs: 10000,
@@ -139,8 +149,15 @@ export interface CopyDeps {
   log?: Logger
   /** Uniform [0, 1); seeds R of §3.3. Default Math.random. */
   random?: () => number
-  /** Resident set size in bytes, for -m. Default process.memoryUsage.rss(). */
+  /**
+   * Bytes the process holds, for -m: the V8 heap in use plus the buffers
+   * outside it (packet slabs, the WASM memory). Default heldMemory(). The
+   * RSS is not used: the allocator may keep pages freed after a burst, and
+   * -m would then stop a tcpcopy that holds little.
+   */
   memoryUsage?: () => number
+  /** CPU time used, µs (process.cpuUsage()), for the 60 s report. */
+  cpuUsage?: () => { user: number, system: number }
   /** Statistics interval; 0 turns the timer off. Default 30000. */
   statsIntervalMs?: number
   /** -m check interval; 0 turns it off. Default 60000. */
@@ -188,11 +205,23 @@ export interface Copy {
   reportStats (): string
   /** The live sessions (time-wait included). */
   sessions (): SessionInfo[]
+  /**
+   * Checks the engine's bookkeeping against a recount: each session's
+   * packet counters and order, and the packet store's count against the
+   * packets the sessions hold. [] when consistent (tests, diagnostics).
+   */
+  selfCheck (): string[]
 }
 
 /** The PacketIo regions of a core: capture into DESC_OFF/FRAMES_OFF, send from TX_DESC_OFF. */
 export function copyRegions (core: Core): PacketIoRegions {
-  return { memory: core.raw.memory, rxDescOff: DESC_OFF, rxDataOff: FRAMES_OFF, rxDataSize: FRAMES_SIZE, txDescOff: TX_DESC_OFF }
+  return { memory: core.raw.memory, rxDescOff: DESC_OFF, rxDescCount: MAX_BATCH, rxDataOff: FRAMES_OFF, rxDataSize: FRAMES_SIZE, txDescOff: TX_DESC_OFF }
+}
+
+/** Bytes the process holds: the V8 heap in use and the memory of ArrayBuffers and other objects outside it. */
+export function heldMemory (): number {
+  const m = process.memoryUsage()
+  return m.heapUsed + m.external
 }
 
 /** The core tcpcopy needs: parsing and checksums only, so the router and delay tables are minimal. */
@@ -253,6 +282,7 @@ class CopyEngine implements Copy {
   readonly #dv: DataView
   readonly #tx: Tx
   readonly #store = new PacketStore()
+  readonly #release = (p: BufferedPacket): void => { this.#store.release(p) }
   readonly #targets: TargetTable
   readonly #pool: ClientPool | undefined
   readonly #replaceLocalhost: number | undefined
@@ -266,7 +296,6 @@ class CopyEngine implements Copy {
   readonly #resp = new ResponseFields()
   #captures: CaptureSlot[] = []
   #sendIo: PacketIo | undefined
-  #sendBroken = false
   #firstPacketTime = -1
   #statsTimer: unknown = undefined
   #memoryTimer: unknown = undefined
@@ -278,6 +307,7 @@ class CopyEngine implements Copy {
   #created = 0
   #closed = 0
   #obsolete = 0
+  #timedOut = 0
   #establishedCount = 0
   #fakedSyns = 0
   #reconstructCount = 0
@@ -317,7 +347,7 @@ class CopyEngine implements Copy {
     this.core = deps.core ?? createCopyCore()
     this.#bytes = this.core.bytes
     this.#dv = this.core.view
-    this.#tx = new Tx(this.core)
+    this.#tx = new Tx(this.core, (err, fatal) => { this.#onSendError(err, fatal) })
     this.#targets = new TargetTable(config.targets)
     this.#pool = config.clients.length > 0 ? new ClientPool(config.clients.map(ipv4ToU32)) : undefined
     this.#replaceLocalhost = config.replaceLocalhost === undefined ? undefined : ipv4ToU32(config.replaceLocalhost)
@@ -332,6 +362,8 @@ class CopyEngine implements Copy {
       lonely: config.lonely,
       retryIntervalMs: this.#limits.retryIntervalMs,
       reconnectDelayMs: this.#limits.reconnectDelayMs,
+      connectTimeoutMs: this.#limits.connectTimeoutMs,
+      maxQueuedBytes: this.#limits.maxQueuedControlBytes,
       connect: deps.connect ?? defaultConnect,
       timers: this.#timers,
       log: this.#log,
@@ -386,23 +418,31 @@ class CopyEngine implements Copy {
       return
     }
     this.#state = 'stopping'
+    // Each step is on its own: whatever one of them throws, the others run and done resolves.
+    const step = (what: string, fn: () => void): void => {
+      try { fn() } catch (err) { this.#log.error(`stop: ${what}: ${err instanceof Error ? err.message : String(err)}`) }
+    }
     for (const slot of this.#captures) {
       try { slot.io.close() } catch { /* closing is best effort */ }
     }
     // §5.6 shutdown: every live session gets a passive RST.
-    for (const s of [...this.#sessions.values()]) {
-      if (!s.timeWait) this.#endSession(s, false)
-    }
-    this.#endTurn()
-    this.#queue.close()
-    if (this.#statsTimer !== undefined) this.#timers.clearTimeout(this.#statsTimer)
-    if (this.#memoryTimer !== undefined) this.#timers.clearTimeout(this.#memoryTimer)
-    this.#statsTimer = undefined
-    this.#memoryTimer = undefined
-    this.#links.stop()
-    for (const s of [...this.#sessions.values()]) this.#destroy(s)
+    step('resetting the sessions', () => {
+      for (const s of [...this.#sessions.values()]) {
+        if (!s.timeWait) this.#endSession(s, false)
+      }
+    })
+    step('sending', () => { this.#endTurn() })
+    step('timers', () => {
+      this.#queue.close()
+      if (this.#statsTimer !== undefined) this.#timers.clearTimeout(this.#statsTimer)
+      if (this.#memoryTimer !== undefined) this.#timers.clearTimeout(this.#memoryTimer)
+      this.#statsTimer = undefined
+      this.#memoryTimer = undefined
+    })
+    step('control connections', () => { this.#links.stop() })
+    step('sessions', () => { for (const s of [...this.#sessions.values()]) this.#destroy(s) })
     try { this.#sendIo?.close() } catch { /* best effort */ }
-    this.#log.notice(`tcpcopy stopped: ${this.statsLine()}`)
+    step('statistics', () => { this.#log.notice(`tcpcopy stopped: ${this.statsLine()}`) })
     this.#state = 'stopped'
     this.#finish()
   }
@@ -449,13 +489,16 @@ class CopyEngine implements Copy {
   }
 
   #checkMemory (): void {
-    const rss = (this.#deps.memoryUsage ?? (() => process.memoryUsage.rss()))()
+    const held = (this.#deps.memoryUsage ?? heldMemory)()
+    const cpu = (this.#deps.cpuUsage ?? (() => process.cpuUsage()))()
     const limit = this.config.maxMemory * MIB
-    const mib = (rss / MIB).toFixed(1)
+    const mib = (held / MIB).toFixed(1)
     const st = this.#store.stats()
-    this.#log.info(`memory: rss ${mib} MiB, ${st.packets} buffered packets (${(st.bytes / MIB).toFixed(1)} MiB, slabs ${(st.reserved / MIB).toFixed(1)} MiB)`)
-    if (rss > limit) {
-      this.#fatal('memory', new TcpcopyError(`the resident set size ${mib} MiB exceeds -m/--max-memory ${this.config.maxMemory} MiB ` +
+    this.#log.notice(`resources: cpu user ${(cpu.user / 1e6).toFixed(2)} s, system ${(cpu.system / 1e6).toFixed(2)} s; ` +
+      `memory held ${mib} MiB (rss ${(process.memoryUsage.rss() / MIB).toFixed(1)} MiB); ${st.packets} buffered packets ` +
+      `(${(st.bytes / MIB).toFixed(1)} MiB, slabs ${(st.reserved / MIB).toFixed(1)} MiB of which ${(st.emptyReserved / MIB).toFixed(1)} MiB empty, ${st.slabsReleased} released)`)
+    if (held > limit) {
+      this.#fatal('memory', new TcpcopyError(`the memory held, ${mib} MiB (V8 heap and buffers), exceeds -m/--max-memory ${this.config.maxMemory} MiB ` +
         `(${this.#sessions.size} sessions, ${st.packets} buffered packets); stopping. Raise -m, lower -n/--copies or -r/--percentage, ` +
         'or lower -t/--session-timeout so stuck sessions are dropped sooner', 'TC_ERR_COPY_MEMORY'))
     }
@@ -788,18 +831,18 @@ class CopyEngine implements Copy {
       this.#clientRetrans++
       return false
     }
-    const buf = s.buf
+    const buf = s.q
     let pos = buf.length
-    while (pos > s.sendIdx && seqAfter(buf[pos - 1]!.seq, seg.seq)) pos--
-    for (let i = pos - 1; i >= s.sendIdx && buf[i]!.seq === seg.seq; i--) {
-      const q = buf[i]!
+    while (pos > buf.sent && seqAfter(buf.at(pos - 1).seq, seg.seq)) pos--
+    for (let i = pos - 1; i >= buf.sent && buf.at(i).seq === seg.seq; i--) {
+      const q = buf.at(i)
       if (q.payload === len && (q.flags & (FLAG_SYN | FLAG_FIN | FLAG_RST)) === (f & (FLAG_SYN | FLAG_FIN | FLAG_RST))) {
         this.#clientRetrans++
         return false
       }
     }
     if (buf.length >= 2 * this.#limits.maxSessionPackets) {
-      this.#nr.unsentAtEnd++
+      this.#nr.sessionBufferFull++
       return false
     }
     const hdr = seg.ihl + seg.doff
@@ -822,7 +865,7 @@ class CopyEngine implements Copy {
     p.tsOff = seg.tsOff
     p.tsVal = seg.tsVal
     p.time = seg.time
-    buf.splice(pos, 0, p)
+    buf.insert(pos, p)
     return true
   }
 
@@ -830,16 +873,12 @@ class CopyEngine implements Copy {
 
   #pump (s: Session): void {
     if (s.over || s.timeWait || s.replayPending) return
-    const buf = s.buf
-    while (s.sendIdx < buf.length) {
-      const p = buf[s.sendIdx]!
-      const v = this.#evaluate(s, p)
+    const buf = s.q
+    while (buf.hasNext) {
+      const v = this.#evaluate(s, buf.next)
       if (v === STOP || v === END) return
-      if (v === SENT) s.sendIdx++
-      else {
-        buf.splice(s.sendIdx, 1)
-        this.#store.release(p)
-      }
+      if (v === SENT) buf.advance()
+      else this.#store.release(buf.removeNext())
     }
   }
 
@@ -871,11 +910,10 @@ class CopyEngine implements Copy {
       }
       if (seqBefore(p.seq, s.nxt)) {
         p.seq = s.nxt
-        p.payload = 0
-        p.skip = 0
+        s.q.dropNextPayload()
       }
       this.#send(s, p, false)
-      s.sendIdx++
+      s.q.advance()
       this.#endSession(s, true)
       return END
     }
@@ -904,7 +942,7 @@ class CopyEngine implements Copy {
       if (p.seq === s.nxt && s.repAck === p.seq) {
         this.#send(s, p, false)
         if (s.serverFin) {
-          s.sendIdx++
+          s.q.advance()
           this.#endSession(s, true)
           return END
         }
@@ -962,10 +1000,7 @@ class CopyEngine implements Copy {
     if (s.lostSince < 0) s.lostSince = this.#clock()
     if (gap > JUMP_CONFLICT || (gap > JUMP_REPEAT && s.jumped)) {
       // A conflict: the tail is from another incarnation of this ip:port.
-      const buf = s.buf
-      for (let i = s.sendIdx; i < buf.length; i++) this.#store.release(buf[i]!)
-      this.#nr.jumpDiscarded += buf.length - s.sendIdx
-      buf.length = s.sendIdx
+      this.#nr.jumpDiscarded += s.q.dropUnsent(this.#release)
       s.lostSince = -1
       s.jumped = false
       return
@@ -1109,10 +1144,10 @@ class CopyEngine implements Copy {
 
   /** Retransmits the sent packet that covers rep_ack_seq (§5.5). */
   #retransmit (s: Session): boolean {
-    const buf = s.buf
+    const buf = s.q
     let first: BufferedPacket | undefined
-    for (let i = 0; i < s.sendIdx; i++) {
-      const p = buf[i]!
+    for (let i = 0; i < buf.sent; i++) {
+      const p = buf.at(i)
       const n = p.payload - p.skip + ((p.flags & (FLAG_SYN | FLAG_FIN)) !== 0 ? 1 : 0)
       if (n === 0) continue
       first ??= p
@@ -1162,9 +1197,9 @@ class CopyEngine implements Copy {
       this.#respStale++
       return
     }
-    s.lastResponse = now
     if ((r.flags & FLAG_RST) !== 0) {
       if (s.hs === HS_CLOSED) return
+      s.lastResponse = now
       // The RST's ack says what the target had received: that much is done.
       if ((r.flags & FLAG_ACK) !== 0 && s.hs === HS_SYN_CONFIRM && seqAfter(r.ack, s.repAck) && !seqAfter(r.ack, s.nxt)) {
         s.repAck = r.ack
@@ -1187,6 +1222,10 @@ class CopyEngine implements Copy {
       }
       return
     }
+    // Progress for -t/-k (§5.6): anything but a pure ACK repeating what we knew (the answer to a probe).
+    const windowChanged = r.window !== s.lastWindow
+    if (len > 0 || (r.flags & FLAG_FIN) !== 0 || seqAfter(r.ack, s.repAck) || windowChanged) s.lastResponse = now
+    s.lastWindow = r.window
     // window, window scale, timestamps
     const oldWindow = s.peerWindow
     s.peerWindow = r.window << s.wscale
@@ -1210,8 +1249,8 @@ class CopyEngine implements Copy {
         this.#armProbe(s, now)
       }
       resume = true
-    } else if (r.ack === s.repAck && len === 0 && (r.flags & FLAG_FIN) === 0 && seqBefore(s.repAck, s.nxt) && r.window !== 0) {
-      // the same seq and ack again: a duplicate ACK
+    } else if (r.ack === s.repAck && len === 0 && (r.flags & FLAG_FIN) === 0 && seqBefore(s.repAck, s.nxt) && r.window !== 0 && !windowChanged) {
+      // the same seq, ack and window again, no data: a duplicate ACK (RFC 5681 §2; a window update is not one)
       if (r.seq === s.lastDupSeq) s.dupAcks++
       else s.dupAcks = 1
       s.lastDupSeq = r.seq
@@ -1302,10 +1341,12 @@ class CopyEngine implements Copy {
       s.ack = seqAdd(r.seq, 1)
       s.repAck = r.ack
       s.repSeq = r.seq
-      s.wscale = !s.fakedSyn && s.clientWs >= 0 && r.wscale >= 0 ? r.wscale : 0
+      // RFC 7323 §2.3: a shift above 14 is taken as 14.
+      s.wscale = !s.fakedSyn && s.clientWs >= 0 && r.wscale >= 0 ? Math.min(r.wscale, MAX_WSCALE) : 0
       s.tsOn = r.hasTs
       if (r.hasTs) s.tsEcr = r.tsVal
       s.peerWindow = r.window
+      s.lastWindow = r.window
       s.rtoBackoff = 0
       this.#queue.cancel(s.rto)
       this.#dropAcked(s)
@@ -1345,31 +1386,24 @@ class CopyEngine implements Copy {
 
   /** Removes the sent packets the target's ACK covers (update_retrans_packs). */
   #dropAcked (s: Session): void {
-    const buf = s.buf
+    const buf = s.q
     let k = 0
-    while (k < s.sendIdx) {
-      const p = buf[k]!
+    while (k < buf.sent) {
+      const p = buf.at(k)
       const end = seqAdd(p.seq, p.payload + ((p.flags & (FLAG_SYN | FLAG_FIN)) !== 0 ? 1 : 0))
       if (seqAfter(end, s.repAck)) break
-      this.#store.release(p)
       k++
     }
-    if (k > 0) {
-      buf.splice(0, k)
-      s.sendIdx -= k
-    }
+    if (k > 0) buf.dropFront(k, this.#release)
   }
 
   /** Client data the target has not acknowledged: unsent, or sent and not (yet) received. */
   #hasPendingData (s: Session): boolean {
-    for (const p of s.buf) if (p.payload > 0) return true
-    return false
+    return s.q.dataPackets > 0
   }
 
   #hasUnsentData (s: Session): boolean {
-    const buf = s.buf
-    for (let i = s.sendIdx; i < buf.length; i++) if (buf[i]!.payload > 0) return true
-    return false
+    return s.q.unsentData > 0
   }
 
   /**
@@ -1425,18 +1459,8 @@ class CopyEngine implements Copy {
     s.lastAckValid = false
     s.lostSince = -1
     s.jumped = false
-    s.sendIdx = 0
     // Packets wholly sent and not data (pure ACKs) need no replay.
-    const buf = s.buf
-    for (let i = buf.length - 1; i >= 0; i--) {
-      const p = buf[i]!
-      if (p.payload === 0 && (p.flags & (FLAG_SYN | FLAG_FIN | FLAG_RST)) === 0) {
-        buf.splice(i, 1)
-        this.#store.release(p)
-      } else {
-        p.skip = 0
-      }
-    }
+    s.q.rewind((p) => p.payload === 0 && (p.flags & (FLAG_SYN | FLAG_FIN | FLAG_RST)) === 0, this.#release, (p) => { p.skip = 0 })
     this.#queue.cancel(s.rto)
     this.#queue.cancel(s.pacing)
   }
@@ -1483,7 +1507,7 @@ class CopyEngine implements Copy {
         this.#sendFaked(s, FLAG_SYN, s.synSeq, 0)
         this.#retransmitted++
       } else {
-        const syn = s.buf.find((p) => (p.flags & FLAG_SYN) !== 0)
+        const syn = s.q.find((p) => (p.flags & FLAG_SYN) !== 0)
         if (syn === undefined) return
         this.#send(s, syn, true)
       }
@@ -1534,11 +1558,16 @@ class CopyEngine implements Copy {
     }
     if (why === '') {
       const idle = now - s.lastResponse
-      if (idle > c.sessionTimeout * 1000 && s.buf.length > 0) why = `no response for ${c.sessionTimeout} s with ${s.buf.length} packets pending`
-      else if (idle > c.sessionTimeout * 1000 && !s.contentSent) why = `no response for ${c.sessionTimeout} s before any request`
-      else if (idle > c.keepaliveTimeout * 1000) why = `idle for ${c.keepaliveTimeout} s (keep-alive timeout)`
-      else if (s.buf.length >= (s.windowFull ? 2 : 1) * this.#limits.maxSessionPackets) why = `${s.buf.length} packets buffered`
-      else if (s.lostSince >= 0 && now - s.lostSince > this.#limits.lostCaptureMs) why = `a client packet has been missing from the capture for ${this.#limits.lostCaptureMs / 1000} s`
+      const n = s.q.length
+      if (idle > c.sessionTimeout * 1000 && (n > 0 || !s.contentSent || s.waiting)) {
+        why = `no response for ${c.sessionTimeout} s (-t) ${n > 0 ? `with ${n} packets pending` : s.contentSent ? 'to a request' : 'before any request'}`
+        this.#timedOut++
+      } else if (idle > c.keepaliveTimeout * 1000) {
+        why = `idle for ${c.keepaliveTimeout} s (-k, keep-alive timeout)`
+        this.#timedOut++
+      } else if (n >= (s.windowFull ? 2 : 1) * this.#limits.maxSessionPackets) {
+        why = `${n} packets buffered`
+      } else if (s.lostSince >= 0 && now - s.lostSince > this.#limits.lostCaptureMs) why = `a client packet has been missing from the capture for ${this.#limits.lostCaptureMs / 1000} s`
     }
     if (why !== '') {
       this.#obsolete++
@@ -1554,21 +1583,18 @@ class CopyEngine implements Copy {
   /** sess_post_disp (§5.6): passive RST unless over, then time-wait. */
   #endSession (s: Session, over: boolean): void {
     if (s.timeWait) return
-    if (!over && !s.over && s.hs !== HS_CLOSED && !this.#sendBroken) this.#sendPassiveRst(s)
+    if (!over && !s.over && s.hs !== HS_CLOSED && !this.#tx.broken) this.#sendPassiveRst(s)
     s.over = true
     this.#queue.cancel(s.pacing)
     this.#queue.cancel(s.rto)
-    const buf = s.buf
-    for (let i = 0; i < buf.length; i++) {
-      const p = buf[i]!
-      if (i >= s.sendIdx && p.payload > 0) this.#nr.unsentAtEnd++
+    s.q.clear((p, unsent) => {
+      if (unsent && p.payload > 0) this.#nr.unsentAtEnd++
       this.#store.release(p)
-    }
-    buf.length = 0
-    s.sendIdx = 0
+    })
     s.timeWait = true
     s.twResponses = 0
     s.replayPending = false
+    this.#links.forget(s.clientIp, s.clientPort)
     this.#closed++
     this.#queue.arm(s.gc, this.#clock() + this.#limits.timeWaitMs)
   }
@@ -1578,11 +1604,13 @@ class CopyEngine implements Copy {
     this.#queue.cancel(s.rto)
     this.#queue.cancel(s.gc)
     if (!s.timeWait) {
-      for (const p of s.buf) this.#store.release(p)
-      s.buf.length = 0
+      s.q.clear(this.#release)
       s.timeWait = true
     }
-    if (this.#sessions.get(s.key) === s) this.#sessions.delete(s.key)
+    if (this.#sessions.get(s.key) === s) {
+      this.#sessions.delete(s.key)
+      this.#links.forget(s.clientIp, s.clientPort)
+    }
     const list = this.#origins.get(s.origin)
     if (list !== undefined && list[s.replica] === s) {
       list[s.replica] = undefined
@@ -1592,21 +1620,29 @@ class CopyEngine implements Copy {
 
   // ---- turns ---------------------------------------------------------------------------------
 
-  /** The end of every entry point: hand the packets written in TX to the send socket. */
+  /** The end of every entry point: hand the packets written in TX to the send socket (never throws). */
   #endTurn (): void {
-    if (this.#tx.pending === 0) return
-    if (this.#sendBroken) {
-      this.#tx.discard()
+    if (this.#tx.pending > 0) this.#tx.flush()
+  }
+
+  /**
+   * Every send failure ends here (Tx reports them, whichever flush met them).
+   * A refused datagram is counted, dropped and logged (the first, then every
+   * 1000th), and the engine goes on. A fatal one (the socket is unusable)
+   * stops the engine with 'send-failed' once the current turn is over.
+   */
+  #onSendError (err: unknown, fatal: boolean): void {
+    const msg = err instanceof Error ? err.message : String(err)
+    if (fatal) {
+      const error = new TcpcopyError(`sending to the target failed: ${msg}; the send socket is unusable, so tcpcopy stops ` +
+        '(as the original does on a raw-send error); check -o/--output-device and that the device is up', 'TC_ERR_COPY_SEND', { cause: err })
+      queueMicrotask(() => { this.#fatal('send-failed', error) })
       return
     }
-    try {
-      this.#tx.flush()
-    } catch (err) {
-      this.#sendBroken = true
-      this.#tx.discard()
-      const msg = err instanceof Error ? err.message : String(err)
-      this.#fatal('send-failed', new TcpcopyError(`sending to the target failed: ${msg}; tcpcopy stops (as the original does on a raw-send error)`,
-        'TC_ERR_COPY_SEND', { cause: err }))
+    const n = this.#tx.errors
+    if (n === 1 || n % 1000 === 0) {
+      this.#log.warn(`sending to the target failed: ${msg}; the packet is dropped (${n} refused so far) and tcpcopy goes on. ` +
+        'Check firewall rules on this host (EPERM), the routes to the target (EHOSTUNREACH, ENETUNREACH) and -M/--mtu (EMSGSIZE)')
     }
   }
 
@@ -1628,6 +1664,7 @@ class CopyEngine implements Copy {
         created: this.#created,
         closed: this.#closed,
         obsolete: this.#obsolete,
+        timedOut: this.#timedOut,
         timeWait,
         established: this.#establishedCount,
         fakedSyns: this.#fakedSyns,
@@ -1648,7 +1685,8 @@ class CopyEngine implements Copy {
         retransmitted: this.#retransmitted,
         fastRetransmits: this.#fastRetransmits,
         probes: this.#probes,
-        sendDropped: this.#tx.dropped
+        sendDropped: this.#tx.dropped,
+        sendErrors: this.#tx.errors
       },
       responses: {
         received: this.#responses,
@@ -1667,6 +1705,8 @@ class CopyEngine implements Copy {
         reconnects: l.reconnects,
         clientAdds: l.clientAdds,
         clientAddFailures: l.clientAddFailures,
+        clientAddsNotSent: l.clientAddsNotSent,
+        clientAddsResent: l.clientAddsResent,
         records: l.records
       },
       memory: { bufferedPackets: m.packets, bufferedBytes: m.bytes, reservedBytes: m.reserved }
@@ -1696,6 +1736,19 @@ class CopyEngine implements Copy {
     return line
   }
 
+  selfCheck (): string[] {
+    const problems: string[] = []
+    let held = 0
+    for (const s of this.#sessions.values()) {
+      held += s.q.length
+      for (const p of s.q.check(seqAfter)) problems.push(`session ${u32ToIpv4(s.clientIp)}:${s.clientPort}: ${p}`)
+      if (s.timeWait && s.q.length > 0) problems.push(`session ${u32ToIpv4(s.clientIp)}:${s.clientPort}: ${s.q.length} packets held in time-wait`)
+    }
+    const stored = this.#store.stats().packets
+    if (stored !== held) problems.push(`the packet store counts ${stored} packets, the sessions hold ${held}`)
+    return problems
+  }
+
   sessions (): SessionInfo[] {
     return [...this.#sessions.values()].map((s) => ({
       clientIp: u32ToIpv4(s.clientIp),
@@ -1708,7 +1761,7 @@ class CopyEngine implements Copy {
       timeWait: s.timeWait,
       fakedSyn: s.fakedSyn,
       rtt: s.rtt,
-      buffered: s.buf.length
+      buffered: s.q.length
     }))
   }
 }

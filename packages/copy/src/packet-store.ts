@@ -2,6 +2,9 @@
 // retransmission queue, TCPCOPY.md §5.2). Packets live in fixed-size slots
 // carved from large slabs, in size classes; a slot and its metadata object
 // are recycled together, so a steady state allocates nothing per packet.
+// A slab whose slots are all free again is handed back (beyond a small
+// reserve of empty slabs kept to absorb the next burst), so the memory held
+// follows the packets buffered instead of staying at the peak.
 //
 // The bytes are the captured IPv4 packet (IP header onwards) as captured;
 // every rewrite happens on the copy placed in the core's TX region at send
@@ -13,6 +16,17 @@ const MIN_CLASS_SHIFT = 7
 const MAX_CLASS_SHIFT = 16
 /** Bytes of one slab; classes larger than this get one slot per slab. */
 const SLAB_BYTES = 256 * 1024
+/** Bytes of empty slabs kept for reuse (hysteresis) before further empty ones are released. */
+export const DEFAULT_KEEP_EMPTY_BYTES = 4 * 1024 * 1024
+
+/** One allocation carved into slots of one class. */
+export class Slab {
+  readonly free: BufferedPacket[] = []
+  used = 0
+  /** Position in its class's list of slabs with free slots, -1 when full. */
+  pos = -1
+  constructor (readonly bytes: number, readonly slots: number) {}
+}
 
 export class BufferedPacket {
   /** The slot's bytes (the whole slot; the packet is the first `len`). */
@@ -41,7 +55,7 @@ export class BufferedPacket {
   /** Capture time (ms). */
   time = 0
 
-  constructor (view: Uint8Array, readonly sizeClass: number) {
+  constructor (view: Uint8Array, readonly sizeClass: number, readonly slab: Slab) {
     this.view = view
   }
 
@@ -57,18 +71,32 @@ export interface PacketStoreStats {
   packets: number
   /** Bytes of the packets held. */
   bytes: number
-  /** Bytes of all slabs allocated (the pool only grows to its peak). */
+  /** Bytes of the slabs held (slots in use, free slots, and the reserve of empty slabs). */
   reserved: number
+  /** Of those, bytes of slabs with no packet in them (kept for reuse). */
+  emptyReserved: number
+  /** Slabs handed back since the start. */
+  slabsReleased: number
+}
+
+export interface PacketStoreOptions {
+  /** Bytes of empty slabs kept for reuse; more are released. Default DEFAULT_KEEP_EMPTY_BYTES. */
+  keepEmptyBytes?: number
 }
 
 export class PacketStore {
-  readonly #free: BufferedPacket[][] = []
+  /** Per class: the slabs that have a free slot. */
+  readonly #open: Slab[][] = []
+  readonly #keepEmpty: number
   #packets = 0
   #bytes = 0
   #reserved = 0
+  #empty = 0
+  #released = 0
 
-  constructor () {
-    for (let c = MIN_CLASS_SHIFT; c <= MAX_CLASS_SHIFT; c++) this.#free.push([])
+  constructor (options: PacketStoreOptions = {}) {
+    this.#keepEmpty = options.keepEmptyBytes ?? DEFAULT_KEEP_EMPTY_BYTES
+    for (let c = MIN_CLASS_SHIFT; c <= MAX_CLASS_SHIFT; c++) this.#open.push([])
   }
 
   /** A slot for a packet of `len` bytes (1..65536); reset metadata. */
@@ -77,9 +105,11 @@ export class PacketStore {
     while ((1 << shift) < len) shift++
     if (shift > MAX_CLASS_SHIFT) throw new RangeError(`a stored packet is at most 65536 bytes, got ${len}`)
     const cls = shift - MIN_CLASS_SHIFT
-    const list = this.#free[cls]!
-    if (list.length === 0) this.#grow(cls, shift, list)
-    const p = list.pop()!
+    const open = this.#open[cls]!
+    const slab = open.length > 0 ? open[open.length - 1]! : this.#grow(cls, shift, open)
+    const p = slab.free.pop()!
+    if (slab.used++ === 0) this.#empty -= slab.bytes
+    if (slab.free.length === 0) this.#unlist(open, slab)
     p.len = len
     p.skip = 0
     p.tsOff = -1
@@ -92,18 +122,48 @@ export class PacketStore {
     this.#packets--
     this.#bytes -= p.len
     p.len = 0
-    this.#free[p.sizeClass]!.push(p)
+    const slab = p.slab
+    const open = this.#open[p.sizeClass]!
+    slab.free.push(p)
+    if (slab.pos < 0) {
+      slab.pos = open.length
+      open.push(slab)
+    }
+    if (--slab.used === 0) {
+      this.#empty += slab.bytes
+      if (this.#empty > this.#keepEmpty) {
+        // Beyond the reserve: hand this slab back (its slots go with it).
+        this.#unlist(open, slab)
+        this.#empty -= slab.bytes
+        this.#reserved -= slab.bytes
+        this.#released++
+      }
+    }
   }
 
   stats (): PacketStoreStats {
-    return { packets: this.#packets, bytes: this.#bytes, reserved: this.#reserved }
+    return { packets: this.#packets, bytes: this.#bytes, reserved: this.#reserved, emptyReserved: this.#empty, slabsReleased: this.#released }
   }
 
-  #grow (cls: number, shift: number, list: BufferedPacket[]): void {
+  #unlist (open: Slab[], slab: Slab): void {
+    const last = open.pop()!
+    if (last !== slab) {
+      open[slab.pos] = last
+      last.pos = slab.pos
+    }
+    slab.pos = -1
+  }
+
+  #grow (cls: number, shift: number, open: Slab[]): Slab {
     const size = 1 << shift
     const slots = Math.max(1, Math.floor(SLAB_BYTES / size))
-    const slab = new Uint8Array(size * slots)
-    this.#reserved += slab.length
-    for (let i = slots - 1; i >= 0; i--) list.push(new BufferedPacket(slab.subarray(i * size, (i + 1) * size), cls))
+    const bytes = new Uint8Array(size * slots)
+    const slab = new Slab(bytes.length, slots)
+    for (let i = slots - 1; i >= 0; i--) slab.free.push(new BufferedPacket(bytes.subarray(i * size, (i + 1) * size), cls, slab))
+    this.#reserved += slab.bytes
+    this.#empty += slab.bytes
+    slab.pos = open.length
+    open.push(slab)
+    return slab
   }
 }

@@ -1,7 +1,7 @@
 // Per-session state (TCPCOPY.md §5.1): plain fields, one object per
 // connection. The packets themselves are BufferedPackets (packet-store.ts).
 import type { TargetEntry } from './filter.js'
-import type { BufferedPacket } from './packet-store.js'
+import { PacketQueue } from './packet-queue.js'
 import { TimerSlot } from './timers.js'
 
 /** Handshake progress (the low bits of T1's state). */
@@ -107,6 +107,8 @@ export class Session {
   windowFull = false
   dupAcks = 0
   lastDupSeq = 0
+  /** The window field of the target's last segment (unscaled), -1 before the first: a duplicate ACK must repeat it (RFC 5681). */
+  lastWindow = -1
   fastRetransmitted = false
   /** Retransmitting after a loss: a partial ACK retransmits the next hole at once. */
   recovering = false
@@ -118,12 +120,17 @@ export class Session {
   jumped = false
 
   // times (engine clock)
+  /**
+   * When the target last showed progress: a handshake answer, data, FIN or
+   * RST, an ACK that moved, or a changed window. The answers to idle probes
+   * (pure ACKs repeating what we knew) do not count, so -t and -k still end
+   * a session whose target stopped answering (§5.6).
+   */
   lastResponse: number
   gcStarted = false
 
-  /** Packets in seq order; [0, sendIdx) were sent and wait for the target's ACK. */
-  readonly buf: BufferedPacket[] = []
-  sendIdx = 0
+  /** Packets in seq order; [0, q.sent) were sent and wait for the target's ACK. */
+  readonly q = new PacketQueue()
 
   readonly pacing: TimerSlot<Session>
   readonly rto: TimerSlot<Session>

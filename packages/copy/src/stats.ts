@@ -33,6 +33,8 @@ export interface NotReplayed {
   jumpDiscarded: number
   /** Content packets still unsent when their session ended (timeout, RST, …). */
   unsentAtEnd: number
+  /** Captured packets refused because their session already held 2 × its packet limit. */
+  sessionBufferFull: number
   /** Packets given to ingest() while the engine was not running. */
   notRunning: number
 }
@@ -46,6 +48,8 @@ export interface CopyStats {
     closed: number
     /** Ended by the GC: -t, -k, 3 s without handshake, too many packets, capture loss. */
     obsolete: number
+    /** Of those, ended by -t (no response) or -k (keep-alive). */
+    timedOut: number
     timeWait: number
     /** Handshakes with the target completed. */
     established: number
@@ -75,8 +79,10 @@ export interface CopyStats {
     fastRetransmits: number
     /** Idle probes to sessions waiting for the target (CopyLimits.probeIdleMs). */
     probes: number
-    /** Sent packets the kernel did not take (EAGAIN). */
+    /** Packets not sent: the kernel's buffer was full (EAGAIN), a send error, or the send socket broke. */
     sendDropped: number
+    /** Of those, packets refused with a send error (EPERM, EHOSTUNREACH, …). */
+    sendErrors: number
   }
   responses: {
     received: number
@@ -97,6 +103,10 @@ export interface CopyStats {
     reconnects: number
     clientAdds: number
     clientAddFailures: number
+    /** CLIENT_ADDs an intercept did not get because its control connections were backed up. */
+    clientAddsNotSent: number
+    /** CLIENT_ADDs of live sessions sent again after their control connection closed. */
+    clientAddsResent: number
     records: number
   }
   memory: {
@@ -125,6 +135,7 @@ export function emptyNotReplayed (): NotReplayed {
     timeWait: 0,
     jumpDiscarded: 0,
     unsentAtEnd: 0,
+    sessionBufferFull: 0,
     notRunning: 0
   }
 }
@@ -134,12 +145,12 @@ export function formatStatsLine (s: CopyStats): string {
   const n = s.notReplayed
   const notReplayed = Object.entries(n).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')
   return `sessions: active ${s.sessions.active}, created ${s.sessions.created}, closed ${s.sessions.closed}, ` +
-    `obsolete ${s.sessions.obsolete}, time-wait ${s.sessions.timeWait}, established ${s.sessions.established}, ` +
+    `obsolete ${s.sessions.obsolete} (timeouts ${s.sessions.timedOut}), time-wait ${s.sessions.timeWait}, established ${s.sessions.established}, ` +
     `faked syns ${s.sessions.fakedSyns}, reconstructs ${s.sessions.reconstructs}; ` +
     `packets: captured ${s.packets.captured}, accepted ${s.packets.accepted}, syn ${s.packets.clientSyns}, ` +
     `content ${s.packets.clientData}, client retrans ${s.packets.clientRetransmissions}; ` +
     `sent ${s.packets.sent}, content ${s.packets.contentSent}, syn ${s.packets.synSent}, fin ${s.packets.finSent}, ` +
-    `rst ${s.packets.rstSent}, retrans ${s.packets.retransmitted} (fast ${s.packets.fastRetransmits}), probes ${s.packets.probes}, dropped ${s.packets.sendDropped}; ` +
+    `rst ${s.packets.rstSent}, retrans ${s.packets.retransmitted} (fast ${s.packets.fastRetransmits}), probes ${s.packets.probes}, dropped ${s.packets.sendDropped} (errors ${s.packets.sendErrors}); ` +
     `responses: ${s.responses.received}, data ${s.responses.withData}, fin ${s.responses.fin}, rst ${s.responses.rst}, ` +
     `no session ${s.responses.noSession}, stale ${s.responses.stale}; intercepts: ${s.intercepts.active}/${s.intercepts.configured} active, ` +
     `${s.intercepts.connected}/${s.intercepts.connections} connections, reconnects ${s.intercepts.reconnects}; ` +

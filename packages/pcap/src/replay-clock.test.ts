@@ -56,6 +56,23 @@ describe('replay clock', () => {
     expect(clock.skippedNs).to.equal(6_001_000_000n)
   })
 
+  it('gives the time line of the replay: timestamps with the skipped gaps taken out (for RTT and -g)', () => {
+    const clock = createReplayClock({ idleGapMs: 1000 })
+    const recorded = [at(0), at(100), at(5100), at(5200), at(6200), at(7201), at(7201) + 500_000n]
+    const base = Number(T0 / 1_000_000n)
+    const line = recorded.map((ts) => {
+      clock.advance(ts, 0)
+      return clock.timelineMs(ts) - base
+    })
+    // the 5000 ms and 1001 ms gaps are gone; the 1000 ms one stays; sub-ms parts are kept
+    expect(line).to.deep.equal([0, 100, 100, 200, 1200, 1200, 1200.5])
+    // without -I it is the timestamp itself
+    const plain = createReplayClock()
+    plain.advance(at(0), 0)
+    plain.advance(at(5100), 0)
+    expect(plain.timelineMs(at(5100))).to.equal(Number(T0 / 1_000_000n) + 5100)
+  })
+
   it('compresses gaps exactly at ns resolution', () => {
     const clock = createReplayClock({ idleGapMs: 1 })
     clock.advance(T0, 0)

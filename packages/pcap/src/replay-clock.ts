@@ -64,6 +64,14 @@ export interface ReplayClock {
   /** Commits the next packet (its gap now counts) and returns the wall time it is due; the caller may wait until then. */
   advance (timestampNs: bigint, wallMs?: number): number
   /**
+   * The timestamp of a committed packet (call after advance()/takeDue() for
+   * it) in ms, with the idle gaps skipped so far taken out: the time line the
+   * replay really plays. This is the capture time to give the session logic
+   * (RTT measurement, -g), so a skipped hour does not become an hour of RTT
+   * or a jump of the sampling ramp.
+   */
+  timelineMs (timestampNs: bigint): number
+  /**
    * Of the next packets (timestamps in file order), how many are due at
    * `wallMs`; commits those. Stops at the first one not due, so packets are
    * released in file order even when timestamps go backwards.
@@ -149,6 +157,10 @@ export function createReplayClock (options: ReplayClockOptions = {}): ReplayCloc
       const at = startWallMs + Number(effectiveNs(ts)) / 1e6 / accelerate
       commit(ts)
       return at
+    },
+    timelineMs (ts) {
+      const t = ts - skipped
+      return Number(t / 1_000_000n) + Number(t % 1_000_000n) / 1e6
     },
     takeDue (timestamps, wallMs) {
       let n = 0

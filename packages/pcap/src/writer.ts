@@ -128,6 +128,68 @@ export function encodePcap (packets: Iterable<PcapRecordInput>, options: PcapWri
   return out
 }
 
+/** One little-endian pcapng block: type, total length, body padded to 4 bytes, total length again. */
+function pcapngBlock (type: number, bodyLength: number, fill: (v: DataView, out: Uint8Array, at: number) => void): Uint8Array {
+  const padded = (bodyLength + 3) & ~3
+  const total = 12 + padded
+  const out = new Uint8Array(total)
+  const v = new DataView(out.buffer)
+  v.setUint32(0, type, true)
+  v.setUint32(4, total, true)
+  fill(v, out, 8)
+  v.setUint32(total - 4, total, true)
+  return out
+}
+
+/**
+ * A whole pcapng file in memory (little-endian): a section header, one
+ * interface of `linkType` (if_tsresol 9 with `nanosecond`, else the default
+ * µs), and an Enhanced Packet Block per packet. What `tcpcopy -i file.pcapng`
+ * replays; the reader of this package reads it back.
+ */
+export function encodePcapng (packets: Iterable<PcapRecordInput>, options: PcapWriterOptions): Uint8Array {
+  const w = new PcapWriter(options) // checks the options
+  const parts: Uint8Array[] = []
+  parts.push(pcapngBlock(0x0a0d0d0a, 16, (v, _o, at) => {
+    v.setUint32(at, 0x1a2b3c4d, true) // byte-order magic
+    v.setUint16(at + 4, 1, true) // version 1.0
+    v.setUint16(at + 6, 0, true)
+    v.setBigInt64(at + 8, -1n, true) // section length unknown
+  }))
+  const tsOption = w.nanosecond ? 12 : 0 // if_tsresol (9: 10^-9) + opt_endofopt
+  parts.push(pcapngBlock(1, 8 + tsOption, (v, o, at) => {
+    v.setUint16(at, w.linkType, true)
+    v.setUint32(at + 4, w.snaplen, true)
+    if (tsOption > 0) {
+      v.setUint16(at + 8, 9, true)
+      v.setUint16(at + 10, 1, true)
+      o[at + 12] = 9
+    }
+  }))
+  for (const packet of packets) {
+    const caplen = Math.min(packet.data.length, w.snaplen)
+    const len = packet.originalLength ?? packet.data.length
+    if (!Number.isInteger(len) || len < caplen || len > 0xffffffff) {
+      throw new ConfigError(`pcapng record "originalLength" must be an integer from the captured length (${caplen}) to 4294967295, got ${String(len)}`, 'TC_ERR_PCAP_WRITER_OPTION')
+    }
+    const ns = packet.timestampNs ?? msToNs(packet.timestampMs ?? 0)
+    if (ns < 0n) throw new ConfigError(`pcapng record timestamp must not be before the epoch, got ${ns} ns`, 'TC_ERR_PCAP_WRITER_OPTION')
+    const ts = w.nanosecond ? ns : ns / 1000n
+    parts.push(pcapngBlock(6, 20 + caplen, (v, o, at) => {
+      v.setUint32(at, 0, true) // interface 0
+      v.setUint32(at + 4, Number(ts >> 32n), true)
+      v.setUint32(at + 8, Number(ts & 0xffffffffn), true)
+      v.setUint32(at + 12, caplen, true)
+      v.setUint32(at + 16, len, true)
+      o.set(packet.data.subarray(0, caplen), at + 20)
+    }))
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let off = 0
+  for (const part of parts) { out.set(part, off); off += part.length }
+  return out
+}
+
 /** A classic pcap file being written: what e2e tests use to record traffic as it comes. */
 export interface PcapFileWriter {
   /** Packets written so far. */

@@ -58,3 +58,41 @@ describe('intercept connections in the simulation (PROTOCOL.md §1)', () => {
     expect(run(5)).to.not.equal(run(6))
   })
 })
+
+describe('a control connection lost mid-session (CLIENT_ADD sent again)', () => {
+  /** The open control connection of intercept 0 whose CLIENT_ADD announced `port`. */
+  function carrier (sim: ReturnType<typeof createSimulation>, port: number): number {
+    const c = sim.intercepts[0]!.connections.filter((x) => !x.closed).find((x) => x.messages.some((m) => m.clientPort === port))
+    if (c === undefined) throw new Error(`no open connection announced port ${port}`)
+    return c.id
+  }
+
+  it('-C 2: the session whose connection closed keeps getting responses over the other one and completes', () => {
+    const sim = createSimulation({ seed: 91, flags: { connections: '2' } })
+    const c = sim.client({ requests: 6, thinkMs: 50, close: 'fin' })
+    sim.run({ untilMs: 120 })
+    expect(sim.report().requests.delivered).to.be.within(1, 3)
+    sim.intercepts[0]!.dropConnection(carrier(sim, c.port))
+    sim.runToEnd()
+    expect(sim.report().requests).to.include({ expected: 6, delivered: 6, duplicated: 0 })
+    const st = sim.copy.stats()
+    expect(st.intercepts.clientAddsResent).to.equal(1)
+    expect(st.sessions.obsolete).to.equal(0)
+    expect(st.sessions.reconstructs).to.equal(0)
+    // the session's requests were answered: the target's FIN was seen, no timeout
+    expect(st.responses.fin).to.equal(1)
+    expect(sim.exit).to.equal(undefined)
+  })
+
+  it('-C 1 -L: the only connection closes; after the reconnect the live session is announced again and completes', () => {
+    const sim = createSimulation({ seed: 92, flags: { connections: '1', lonely: true } })
+    const c = sim.client({ requests: 6, thinkMs: 400, close: 'fin' })
+    sim.run({ untilMs: 500 })
+    sim.intercepts[0]!.dropConnection(carrier(sim, c.port))
+    sim.runToEnd()
+    expect(sim.report().requests).to.include({ expected: 6, delivered: 6, duplicated: 0 })
+    expect(sim.copy.stats().intercepts.reconnects).to.equal(1)
+    expect(sim.copy.stats().intercepts.clientAddsResent).to.equal(1)
+    expect(sim.copy.stats().sessions.obsolete).to.equal(0)
+  })
+})

@@ -128,6 +128,11 @@ export class SimIntercept implements SimListener {
     for (const c of [...this.#conns.values()]) c.socket.destroy()
   }
 
+  /** Closes one control connection (by its id) from this side; its routes go with it. */
+  dropConnection (id: number): void {
+    this.#conns.get(id)?.socket.destroy()
+  }
+
   #drain (): void {
     this.core.drainOut((conn, record) => {
       let list = this.#pending.get(conn)

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { createSimulation } from './simulation.js'
-import { SYN, data, has, match, sentFor } from './test-helpers.js'
+import { ACK, SYN, data, has, match, sentFor } from './test-helpers.js'
+import { buildSegment } from './packet.js'
 
 describe('loss, retransmission and reordering (TCPCOPY.md §5.5)', () => {
   it('retransmits a lost request after the 100 ms RTO', () => {
@@ -88,5 +89,41 @@ describe('loss, retransmission and reordering (TCPCOPY.md §5.5)', () => {
     expect(sim.copy.stats().packets.probes).to.be.at.least(1)
     expect(sim.copy.stats().sessions.reconstructs).to.be.at.least(1)
     expect(sim.report().requests).to.include({ expected: 3, delivered: 3 })
+  })
+})
+
+describe('duplicate ACKs (RFC 5681 §2)', () => {
+  /**
+   * The request's segments are lost (the path to the target is cut after the
+   * handshake), then intercept reports three ACKs from the target that repeat
+   * its last ack: with the same window they are duplicate ACKs; with a new
+   * window each they are window updates.
+   */
+  function run (windows: number[]): number {
+    const sim = createSimulation({ seed: 45, target: { wscale: 0 } })
+    const c = sim.client({ requests: 1, requestBytes: 8000, close: 'none', wscale: null, startMs: 20 })
+    sim.run({ untilMs: 22.5 })
+    sim.links.toTarget.up = false
+    sim.run({ untilMs: 30 })
+    const synAck = sim.responses.find((r) => r.dport === c.port && has(r, SYN))!
+    expect(data(sentFor(sim, c.port)).length).to.be.at.least(2)
+    windows.forEach((window, i) => {
+      sim.queue.at(40 + i, () => {
+        sim.intercepts[0]!.capture(buildSegment({
+          src: synAck.src, dst: synAck.dst, sport: synAck.sport, dport: synAck.dport,
+          seq: (synAck.seq + 1) >>> 0, ack: synAck.ack, flags: ACK, window
+        }))
+      })
+    })
+    sim.run({ untilMs: 60 }) // before the 100 ms RTO
+    return sim.copy.stats().packets.fastRetransmits
+  }
+
+  it('counts three ACKs with the same ack and window as duplicates: fast retransmit', () => {
+    expect(run([65535, 65535, 65535])).to.equal(1)
+  })
+
+  it('does not count window updates (same ack, another window) as duplicate ACKs: no fast retransmit', () => {
+    expect(run([30000, 40000, 50000])).to.equal(0)
   })
 })

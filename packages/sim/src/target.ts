@@ -54,7 +54,7 @@ export interface TargetOptions {
   mss?: number
   /** Receive buffer, bytes. Default 65535. */
   receiveBuffer?: number
-  /** Window scale offered when the SYN carries one. Default 7. */
+  /** Window scale offered when the SYN carries one (a value above 14 is advertised as is; windows are scaled by 14, RFC 7323 §2.3). Default 7. */
   wscale?: number
   /** Answer timestamps when the SYN carries them. Default true. */
   timestamps?: boolean
@@ -97,6 +97,8 @@ class Tcb implements TargetConnection {
   sndWnd = 0
   sndWs = 0
   rcvWs = 0
+  /** The shift advertised in the SYN-ACK (may exceed 14; the window is scaled by rcvWs ≤ 14). */
+  rcvWsOption = 0
   peerMss = 536
   out: Uint8Array = new Uint8Array(0)
   /** Seq of out[0]. */
@@ -262,7 +264,9 @@ export class TargetStack {
     tcb.peerMss = seg.mss ?? 536
     if (seg.wscale !== undefined) {
       tcb.sndWs = Math.min(seg.wscale, 14)
-      tcb.rcvWs = o.wscale
+      // RFC 7323 §2.3: the peer takes a shift above 14 as 14, so that is the scale the windows use.
+      tcb.rcvWsOption = o.wscale
+      tcb.rcvWs = Math.min(o.wscale, 14)
     }
     tcb.tsOn = o.timestamps && seg.ts !== undefined
     if (seg.ts !== undefined) tcb.tsRecent = seg.ts.val
@@ -447,7 +451,7 @@ export class TargetStack {
   #sendSynAck (tcb: Tcb): void {
     const o = this.options
     const opts: { mss: number, wscale?: number, ts?: { val: number, ecr: number } } = { mss: o.mss }
-    if (tcb.sndWs > 0 || tcb.rcvWs > 0) opts.wscale = tcb.rcvWs
+    if (tcb.sndWs > 0 || tcb.rcvWs > 0) opts.wscale = tcb.rcvWsOption
     if (tcb.tsOn) opts.ts = { val: this.#tsNow(), ecr: tcb.tsRecent }
     this.#out(buildSegment({
       src: o.ip, dst: tcb.remoteIp, sport: o.port, dport: tcb.remotePort, seq: tcb.iss, ack: tcb.rcvNxt,

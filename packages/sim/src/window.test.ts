@@ -53,3 +53,16 @@ describe('flow control and zero window', () => {
     expect(sim.report().requests).to.include({ delivered: 1, duplicated: 0 })
   })
 })
+
+describe('window scale (RFC 7323 §2.3)', () => {
+  for (const wscale of [14, 15, 16, 17]) {
+    it(`takes a window scale of ${wscale} from the target as at most 14, and never stalls on a wrong window`, () => {
+      // A 1 GiB receive buffer: the window field is 65535, so 65535 << 16 would overflow to a negative window.
+      const sim = createSimulation({ seed: 300 + wscale, target: { wscale, receiveBuffer: 1024 * 1024 * 1024 } })
+      sim.clients(5, { requests: 3, requestBytes: 3000 })
+      sim.runToEnd()
+      expect(sim.report().requests, `scale ${wscale}`).to.include({ expected: 15, delivered: 15, duplicated: 0 })
+      expect(sim.copy.stats().sessions.obsolete).to.equal(0)
+    })
+  }
+})

@@ -48,6 +48,8 @@ export class FakeClock implements CopyTimers {
 export class FakeSocket extends EventEmitter implements ControlSocket {
   readonly written: Uint8Array[] = []
   destroyed = false
+  /** What node:net reports as queued and not yet sent (tests set it to simulate a peer that does not read). */
+  writableLength = 0
   constructor (readonly host: string, readonly port: number) { super() }
   write (data: Uint8Array): boolean {
     this.written.push(Uint8Array.from(data))
