@@ -3,12 +3,14 @@
 // server (lib/http-server.js) on tgt:8080, tgt routes its answers for the
 // fake client pool 10.88.0.0/24 via ast, ast does not forward (ip_forward=0:
 // the black hole), and the real intercept program captures them on ast's
-// eth0 with the kernel filter compiled from -F. A scripted tcpcopy peer in
+// eth0 with the kernel filter compiled from -F, through its default
+// TPACKET_V3 receive ring (and, in one block, with --no-capture-ring:
+// recvmmsg). A scripted tcpcopy peer in
 // onl registers the session; onl sends the spoofed client segments (SYN, and
 // an HTTP request); tgt also sends hand-made responses (raw IPv4, routed via
 // ast) where a test needs one that is not a SYN-ACK (-t expiry).
 import { expect } from 'chai'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Testbed, ADDR, POOL } from './lib/testbed.js'
@@ -34,6 +36,16 @@ function noise (n, seed) {
   }
   out[0] |= 1 // never a hello's zero client address
   return out
+}
+
+/** The shared mappings of packet-socket memory in a process (a PACKET_RX_RING shows as "socket:[inode]"), with their sizes. */
+function socketMappings (pid) {
+  return readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')
+    .filter((l) => /\ssocket:\[\d+\]$/.test(l))
+    .map((l) => {
+      const [lo, hi] = l.split(' ')[0].split('-').map((x) => Number.parseInt(x, 16))
+      return { size: hi - lo, shared: l.split(/\s+/)[1].endsWith('s') }
+    })
 }
 
 describe('intercept in the advanced architecture (capture on ast, namespaces cli/onl/tgt/ast on a bridge)', function () {
@@ -103,6 +115,12 @@ describe('intercept in the advanced architecture (capture on ast, namespaces cli
     expect(bed.ast.exec('sysctl', ['-n', 'net.ipv4.ip_forward']).stdout.trim()).to.equal('0')
     expect(ic.log()).to.match(/\[notice\] mode: advanced on eth0, filter "tcp and src port 8080"/)
     expect(bed.ast.exec('ss', ['-Hltnp', `( sport = :${CTRL} )`]).stdout).to.contain(`pid=${ic.pid},`)
+  })
+
+  it('receives through a TPACKET_V3 ring by default: the start-up line says so and the process maps one 16 MiB ring', () => {
+    expect(ic.log()).to.match(/\[notice\] mode: advanced on eth0, filter "tcp and src port 8080", capture: TPACKET_V3 ring \(16 MiB per socket/)
+    expect(ic.log()).to.match(/listening for tcpcopy on .*; advanced mode \(passive capture through a TPACKET_V3 ring\)/)
+    expect(socketMappings(ic.pid), 'the mmap\'ed receive ring of the eth0 socket').to.deep.equal([{ size: 16 * 1024 * 1024, shared: true }])
   })
 
   it('the target\'s SYN-ACK to a pool client is captured on ast and reaches the peer as a 64-byte record; no other host gets it', async () => {
@@ -229,6 +247,32 @@ describe('intercept in the advanced architecture (capture on ast, namespaces cli
     await spoofSyn(client, 40070)
     const got = await collectRecords(peer, good, 64, { until: (rs) => rs.length > 0, ms: 3000 })
     expect(got.records.map((r) => [r.dst, r.dport, r.flags]), 'the first peer still gets the records of its route').to.deep.equal([[client, 40070, 0x12]])
+  })
+
+  describe('intercept --no-capture-ring (recvmmsg) on ast', () => {
+    const PORT = CTRL + 2
+    let plain
+    before(async () => { plain = await start(['--no-capture-ring'], 'ast-recvmmsg', PORT) })
+
+    it('says so in its start-up line and maps no ring', () => {
+      expect(plain.log()).to.match(/\[notice\] mode: advanced on eth0, filter "tcp and src port 8080", capture: recvmmsg from the socket buffer \(--no-capture-ring\)/)
+      expect(plain.log()).to.not.contain('TPACKET_V3')
+      expect(socketMappings(plain.pid)).to.deep.equal([])
+    })
+
+    it('the target\'s SYN-ACK to a pool client still reaches the peer as a 64-byte record', async () => {
+      const client = '10.88.0.15'
+      const conn = await connect(6, PORT)
+      await addRoute(conn, client, 40090)
+      await sleep(50)
+      const before = await plain.stats()
+      await spoofSyn(client, 40090)
+      const got = await collectRecords(peer, conn, 64, { until: (rs) => rs.length > 0, ms: 3000, quietMs: 150 })
+      expect(got.records.map((r) => [r.src, r.dst, r.sport, r.dport, r.flags, r.ack, r.bytes.length]))
+        .to.deep.equal([[ADDR.tgt, client, APP, 40090, 0x12, SYN_SEQ + 1, 64]])
+      const after = await plain.stats()
+      expect(after.forwarded - before.forwarded, 'forwarded by the recvmmsg capture').to.equal(1)
+    })
   })
 
   describe('intercept -t 1 (route timeout) on ast', () => {

@@ -10,7 +10,10 @@
 //   traditional  `iptables -I OUTPUT -p tcp --sport 8080 -j NFQUEUE` in tgt,
 //             intercept in tgt (-q 32768), the pool routed via onl
 //   advanced  the pool routed via ast (ip_forward=0), intercept in ast with
-//             -i eth0 -F 'tcp and src port 8080'
+//             -i eth0 -F 'tcp and src port 8080': the row "tcpcopy-ts" is the
+//             default configuration, which receives through the TPACKET_V3
+//             ring; "tcpcopy-ts --no-capture-ring" receives with recvmmsg
+//             from the socket buffer, for comparison
 //
 // Two measurements per architecture:
 //   drain  BENCH_DRAIN responses wait in the kernel while intercept is stopped
@@ -25,7 +28,8 @@
 // the flood to the first.
 //
 // Baseline in the same run: the bare native-shim loops (native-shim/bench,
-// drain mode), for the I/O cost without intercept's routing and records.
+// drain mode), for the I/O cost without intercept's routing and records:
+// NFQUEUE, AF_PACKET with recvmmsg and AF_PACKET with a TPACKET_V3 ring.
 // The original C intercept 1.x: not packaged in Debian and not downloadable
 // here; point INTERCEPT_BENCH_C_TRADITIONAL / INTERCEPT_BENCH_C_ADVANCED at
 // its binary (a --traditional build / the default advanced build) to run the
@@ -105,17 +109,21 @@ const pin = (pid, cpu) => {
 // ---- the programs under test ------------------------------------------------------
 
 const work = mkdtempSync(join(tmpdir(), 'tcpcopy-intercept-bench-'))
+/** The rows of the default configuration (advanced mode: the TPACKET_V3 ring) and of recvmmsg (--no-capture-ring). */
+const TS = 'tcpcopy-ts'
+const TS_RECVMMSG = 'tcpcopy-ts --no-capture-ring'
 const programs = [{
-  name: 'tcpcopy-ts',
+  // the default configuration; in advanced mode it receives through the TPACKET_V3 ring
+  name: TS,
   archs: ['traditional', 'advanced'],
   argv: (arch, tag) => [process.execPath, INTERCEPT_BIN, '-l', join(work, `${tag}.log`), '-P', join(work, `${tag}.pid`), '-p', String(CTRL),
     ...(arch === 'traditional' ? ['-q', String(QUEUE_MAXLEN)] : ['-i', 'eth0', '-F', FILTER])]
 }, {
-  // the opt-in TPACKET_V3 receive ring (--capture-ring), advanced mode only
-  name: 'tcpcopy-ts --capture-ring',
+  // recvmmsg from the socket buffer instead of the ring (--no-capture-ring), advanced mode only
+  name: TS_RECVMMSG,
   archs: ['advanced'],
   argv: (arch, tag) => [process.execPath, INTERCEPT_BIN, '-l', join(work, `${tag}.log`), '-P', join(work, `${tag}.pid`), '-p', String(CTRL),
-    '-i', 'eth0', '-F', FILTER, '--capture-ring']
+    '-i', 'eth0', '-F', FILTER, '--no-capture-ring']
 }]
 const cTrad = process.env.INTERCEPT_BENCH_C_TRADITIONAL
 const cAdv = process.env.INTERCEPT_BENCH_C_ADVANCED
@@ -285,7 +293,11 @@ async function benchOne (arch, program) {
 
 // ---- baseline: the bare native-shim loops ---------------------------------------------
 
-/** Runs native-shim/bench/run.js in drain mode and reads its tables: { nfqueue: { c, ts }, packet: { c, ts } } (pps, CPU s/1M). */
+/**
+ * Runs native-shim/bench/run.js in drain mode and reads its tables:
+ * { nfqueue: { c, ts }, packet: { c, ts, ring, tsring } }, each { pps, cpuPer1k }
+ * (c/ts: recvmmsg; ring: the C TPACKET_V3 loop; tsring: the TS loop on the shim's ring).
+ */
 function nativeBaseline () {
   const r = spawnSync(process.execPath, [join(repo, 'native-shim', 'bench', 'run.js')], {
     encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, BENCH_MODES: 'drain' }
@@ -296,13 +308,14 @@ function nativeBaseline () {
   for (const line of r.stdout.split('\n')) {
     if (line.startsWith('NFQUEUE')) section = 'nfqueue'
     else if (line.startsWith('AF_PACKET')) section = 'packet'
-    const m = /^ {2}(C loop|tcpcopy-ts)\s+(.*)$/.exec(line)
+    const m = /^ {2}(C loop|C TPACKET_V3 ring|tcpcopy-ts\/ring|tcpcopy-ts)\s+(.*)$/.exec(line)
     if (section === undefined || m === null) continue
     const cols = m[2].trim().split(/\s+/)
     if (cols.length < 6) continue
     const kilo = (s) => s.endsWith('k') ? Number(s.slice(0, -1)) * 1000 : Number(s)
+    const key = { 'C loop': 'c', 'C TPACKET_V3 ring': 'ring', 'tcpcopy-ts/ring': 'tsring', 'tcpcopy-ts': 'ts' }[m[1]]
     out[section] ??= {}
-    out[section][m[1] === 'C loop' ? 'c' : 'ts'] = { pps: kilo(cols[cols.length - 6]), cpuPer1k: Number(cols[cols.length - 5]) / 1000 }
+    out[section][key] = { pps: kilo(cols[cols.length - 6]), cpuPer1k: Number(cols[cols.length - 5]) / 1000 }
   }
   const head = r.stdout.split('\n')[0]
   return { ...out, head }
@@ -319,25 +332,27 @@ const TITLE = {
 }
 
 function printArch (arch, rows) {
+  const W = Math.max(16, ...rows.map((r) => r.program.length))
   console.log(`\n${TITLE[arch]}`)
+  if (arch === 'advanced') console.log(`  ${TS}: the default configuration, receiving through the TPACKET_V3 ring; ${TS_RECVMMSG}: recvmmsg from the socket buffer`)
   console.log(`  drain: ${DRAIN} responses wait while intercept is stopped, then it drains them; ${ROUNDS} rounds after a warm-up round, median`)
-  console.log(`  ${'program'.padEnd(16)} ${Array.from({ length: ROUNDS }, (_, i) => pad(`r${i + 1}`, 6)).join(' ')}  ${pad('resp/s', 7)}  ${pad('CPU s/1k resp', 13)}  ${pad('µs/resp', 7)}  ${pad('lost', 6)}  ${pad('rec/frame', 9)}`)
+  console.log(`  ${'program'.padEnd(W)} ${Array.from({ length: ROUNDS }, (_, i) => pad(`r${i + 1}`, 6)).join(' ')}  ${pad('resp/s', 7)}  ${pad('CPU s/1k resp', 13)}  ${pad('µs/resp', 7)}  ${pad('lost', 6)}  ${pad('rec/frame', 9)}`)
   for (const { program, result } of rows) {
-    if (result.error !== undefined) { console.log(`  ${program.padEnd(16)} FAILED: ${result.error}`); continue }
+    if (result.error !== undefined) { console.log(`  ${program.padEnd(W)} FAILED: ${result.error}`); continue }
     const d = result.drain
     const cpu = d.reduce((a, x) => a + x.cpu, 0) / (d.reduce((a, x) => a + x.delivered, 0) / 1000)
     const lost = d.reduce((a, x) => a + x.sent - x.delivered, 0)
-    console.log(`  ${program.padEnd(16)} ${d.map((x) => pad(k(x.rate), 6)).join(' ')}  ${pad(k(median(d.map((x) => x.rate))), 7)}  ${pad(f4(cpu), 13)}  ${pad((cpu * 1000).toFixed(2), 7)}  ${pad(lost, 6)}  ${pad(median(d.map((x) => x.perFrame)).toFixed(1), 9)}`)
+    console.log(`  ${program.padEnd(W)} ${d.map((x) => pad(k(x.rate), 6)).join(' ')}  ${pad(k(median(d.map((x) => x.rate))), 7)}  ${pad(f4(cpu), 13)}  ${pad((cpu * 1000).toFixed(2), 7)}  ${pad(lost, 6)}  ${pad(median(d.map((x) => x.perFrame)).toFixed(1), 9)}`)
     result.drainRate = median(d.map((x) => x.rate))
     result.drainCpu = cpu
     if (d.some((x) => x.bad > 0)) console.log(`    ${program}: MALFORMED FRAMES at the sink`)
   }
   console.log(`  live: ${LIVE} responses sent as fast as the raw socket takes them while intercept runs`)
-  console.log(`  ${'program'.padEnd(16)} ${pad('flood/s', 8)}  ${pad('resp/s', 7)}  ${pad('CPU s/1k resp', 13)}  ${pad('delivered', 9)}  ${pad('lost', 7)}  ${pad('kernel drops', 12)}`)
+  console.log(`  ${'program'.padEnd(W)} ${pad('flood/s', 8)}  ${pad('resp/s', 7)}  ${pad('CPU s/1k resp', 13)}  ${pad('delivered', 9)}  ${pad('lost', 7)}  ${pad('kernel drops', 12)}`)
   for (const { program, result } of rows) {
     if (result.error !== undefined) continue
     const l = result.live
-    console.log(`  ${program.padEnd(16)} ${pad(k(l.floodRate), 8)}  ${pad(k(l.rate), 7)}  ${pad(f4(l.cpuPer1k), 13)}  ${pad(l.delivered, 9)}  ${pad(l.sent - l.delivered, 7)}  ${pad(Number.isFinite(l.kernelDrops) ? l.kernelDrops : 'n/a', 12)}` +
+    console.log(`  ${program.padEnd(W)} ${pad(k(l.floodRate), 8)}  ${pad(k(l.rate), 7)}  ${pad(f4(l.cpuPer1k), 13)}  ${pad(l.delivered, 9)}  ${pad(l.sent - l.delivered, 7)}  ${pad(Number.isFinite(l.kernelDrops) ? l.kernelDrops : 'n/a', 12)}` +
       (l.keptUp ? '  (kept up with the generator: resp/s = the generator\'s)' : ''))
     if (l.bad > 0) console.log(`    ${program}: MALFORMED FRAMES at the sink`)
   }
@@ -386,32 +401,43 @@ try {
       console.log(row('NFQUEUE, tcpcopy-ts loop (shim + core, ACCEPT verdicts)', base.nfqueue?.ts))
       console.log(row('AF_PACKET, C loop (recvmmsg, count)', base.packet?.c))
       console.log(row('AF_PACKET, tcpcopy-ts loop (shim + core, parse + lookup)', base.packet?.ts))
+      console.log(row('AF_PACKET, C TPACKET_V3 ring (walks the frames in place)', base.packet?.ring))
+      console.log(row('AF_PACKET, tcpcopy-ts ring loop (shim ring + core)', base.packet?.tsring))
+      if (base.packet?.ring !== undefined || base.packet?.tsring !== undefined) {
+        console.log('  (the ring loops drain a ring that holds the whole flood, 1 MiB blocks, where intercept\'s has 128 KiB blocks;')
+        console.log('  the C ring loop only walks frames the kernel already copied: compare CPU per packet more than pkts/s)')
+      }
     }
   } else {
     console.log('\nbaseline: skipped (BENCH_BASELINE=0)')
   }
 
-  console.log('\nsummary (drain, responses/s delivered to the sink and intercept CPU per response)')
+  console.log('\nsummary (drain, responses/s delivered to the sink and intercept CPU per response; tcpcopy-ts = the default configuration)')
+  /** " vs the bare loops: …" for a row, against a TS loop and a C loop of the baseline (either may be missing). */
+  const vsLoops = (row, what, tsLoop, cLoop) => {
+    if (tsLoop === undefined || cLoop === undefined) return ''
+    return `; vs the bare ${what} loops: ${(100 * row.drainRate / tsLoop.pps).toFixed(0)} % of the TS loop's pkts/s (${(100 * row.drainRate / cLoop.pps).toFixed(0)} % of the C loop's), ` +
+      `CPU per response ${(row.drainCpu / tsLoop.cpuPer1k).toFixed(1)}× the TS loop's (${(row.drainCpu / cLoop.cpuPer1k).toFixed(1)}× the C loop's)`
+  }
   for (const arch of ARCHS) {
-    const ts = results[arch].find((r) => r.program === 'tcpcopy-ts')?.result
-    if (ts === undefined || ts.error !== undefined) { console.log(`  ${arch.padEnd(12)} tcpcopy-ts FAILED`); continue }
-    let line = `  ${arch.padEnd(12)} tcpcopy-ts intercept ${k(ts.drainRate)} resp/s, ${(ts.drainCpu * 1000).toFixed(2)} µs CPU/resp`
+    const ts = results[arch].find((r) => r.program === TS)?.result
+    if (ts === undefined || ts.error !== undefined) { console.log(`  ${arch.padEnd(12)} ${TS} FAILED`); continue }
+    const path = arch === 'traditional' ? 'NFQUEUE' : 'TPACKET_V3 ring, the default'
     const b = base?.[arch === 'traditional' ? 'nfqueue' : 'packet']
-    if (b?.ts !== undefined && b?.c !== undefined) {
-      line += `; vs the bare loops: ${(100 * ts.drainRate / b.ts.pps).toFixed(0)} % of the TS loop's pkts/s (${(100 * ts.drainRate / b.c.pps).toFixed(0)} % of the C loop's), ` +
-        `CPU per response ${(ts.drainCpu / b.ts.cpuPer1k).toFixed(1)}× the TS loop's (${(ts.drainCpu / b.c.cpuPer1k).toFixed(1)}× the C loop's)`
-    }
-    console.log(line)
-    const ring = results[arch].find((r) => r.program === 'tcpcopy-ts --capture-ring')?.result
-    if (ring !== undefined && ring.error === undefined) {
-      console.log(`  ${''.padEnd(12)} with --capture-ring: ${k(ring.drainRate)} resp/s (${(ring.drainRate / ts.drainRate).toFixed(2)}×), ` +
-        `${(ring.drainCpu * 1000).toFixed(2)} µs CPU/resp (${(ring.drainCpu / ts.drainCpu).toFixed(2)}×)`)
+    const loops = arch === 'traditional' ? vsLoops(ts, 'NFQUEUE', b?.ts, b?.c) : vsLoops(ts, 'ring', b?.tsring, b?.ring)
+    console.log(`  ${arch.padEnd(12)} ${TS} intercept (${path}) ${k(ts.drainRate)} resp/s, ${(ts.drainCpu * 1000).toFixed(2)} µs CPU/resp${loops}`)
+    const mm = results[arch].find((r) => r.program === TS_RECVMMSG)?.result
+    if (mm !== undefined && mm.error === undefined) {
+      console.log(`  ${''.padEnd(12)} with --no-capture-ring (recvmmsg): ${k(mm.drainRate)} resp/s (${(mm.drainRate / ts.drainRate).toFixed(2)}× the default's), ` +
+        `${(mm.drainCpu * 1000).toFixed(2)} µs CPU/resp (${(mm.drainCpu / ts.drainCpu).toFixed(2)}×)${vsLoops(mm, 'recvmmsg', b?.ts, b?.c)}`)
+    } else if (mm !== undefined) {
+      console.log(`  ${''.padEnd(12)} ${TS_RECVMMSG} FAILED`)
     }
     const c = results[arch].find((r) => r.program === 'C intercept 1.x')?.result
     if (c !== undefined && c.error === undefined) {
       const faster = ts.drainRate >= c.drainRate
       const cheaper = ts.drainCpu <= c.drainCpu
-      console.log(`  ${''.padEnd(12)} vs the original C intercept 1.x: ${(100 * ts.drainRate / c.drainRate).toFixed(0)} % of its resp/s at ${(ts.drainCpu / c.drainCpu).toFixed(2)}× its CPU per response → goal ${faster && cheaper ? 'MET' : 'NOT MET'}`)
+      console.log(`  ${''.padEnd(12)} default vs the original C intercept 1.x: ${(100 * ts.drainRate / c.drainRate).toFixed(0)} % of its resp/s at ${(ts.drainCpu / c.drainCpu).toFixed(2)}× its CPU per response → goal ${faster && cheaper ? 'MET' : 'NOT MET'}`)
     }
   }
   if (!cTrad && !cAdv) {

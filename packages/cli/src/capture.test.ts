@@ -2,7 +2,8 @@ import { expect } from 'chai'
 import { resolveConfig, interceptOptions } from '@tcpcopy/config'
 import { runBpf } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
-import { openInterceptCapture, captureDevices, CAPTURE_RING, type CaptureNatives } from './capture.js'
+import { CAPTURE_RING_DROP_HINT } from '@tcpcopy/intercept'
+import { openInterceptCapture, captureDevices, capturePathText, CAPTURE_RING, type CaptureNatives } from './capture.js'
 
 interface Opened { kind: string, interface?: string, filter?: Uint8Array, ring?: unknown, closed: number }
 
@@ -77,16 +78,45 @@ describe('intercept capture', () => {
     expect(opened[0]!.interface).to.equal(undefined)
   })
 
-  it('--capture-ring: advanced-mode sockets receive through the TPACKET_V3 ring (1 ms block timeout); without it, recvmmsg', () => {
-    const plain = fakes()
-    openInterceptCapture(resolveConfig(interceptOptions, { flags: { devices: 'eth0,eth1', filter: 'tcp' } }), OPTS, plain.natives)
-    expect(plain.opened.map(o => o.ring)).to.deep.equal([undefined, undefined])
-    const ringed = fakes()
-    openInterceptCapture(resolveConfig(interceptOptions, { flags: { devices: 'eth0,eth1', filter: 'tcp', captureRing: true } }), OPTS, ringed.natives)
-    expect(ringed.opened.map(o => o.ring)).to.deep.equal([CAPTURE_RING, CAPTURE_RING])
+  it('advanced-mode sockets receive through the TPACKET_V3 ring by default (1 ms block timeout), on each device and on all interfaces', () => {
+    const devices = fakes()
+    openInterceptCapture(resolveConfig(interceptOptions, { flags: { devices: 'eth0,eth1', filter: 'tcp' } }), OPTS, devices.natives)
+    expect(devices.opened.map(o => [o.interface, o.ring])).to.deep.equal([['eth0', CAPTURE_RING], ['eth1', CAPTURE_RING]])
+    const all = fakes()
+    openInterceptCapture(resolveConfig(interceptOptions, { flags: { devices: 'any', filter: 'tcp' } }), OPTS, all.natives)
+    expect(all.opened.map(o => [o.interface, o.ring])).to.deep.equal([[undefined, CAPTURE_RING]])
     expect(CAPTURE_RING).to.include({ retireMs: 1 })
     expect(CAPTURE_RING.blockSize * CAPTURE_RING.blockCount).to.equal(16 * 1024 * 1024)
     expect(CAPTURE_RING.blockSize).to.be.greaterThan(65535 + 64) // a whole GRO'd frame fits a block
+  })
+
+  it('--no-capture-ring (or INTERCEPT_CAPTURE_RING=0, or "capture-ring: false" in the file): advanced-mode sockets receive with recvmmsg, no ring', () => {
+    const sources = [
+      { flags: { devices: 'eth0,eth1', filter: 'tcp', captureRing: false } },
+      { flags: { devices: 'eth0,eth1', filter: 'tcp' }, env: { INTERCEPT_CAPTURE_RING: '0' } },
+      { file: { path: 'i.yaml', text: 'devices: [eth0, eth1]\nfilter: tcp\ncapture-ring: false\n' } }
+    ]
+    for (const source of sources) {
+      const plain = fakes()
+      openInterceptCapture(resolveConfig(interceptOptions, source), OPTS, plain.natives)
+      expect(plain.opened.map(o => [o.interface, o.ring]), JSON.stringify(source)).to.deep.equal([['eth0', undefined], ['eth1', undefined]])
+      expect(plain.opened.every(o => !('ring' in o)), 'no ring option at all').to.equal(true)
+    }
+  })
+
+  it('traditional mode opens NFQUEUE with or without --no-capture-ring (the ring is for packet sockets only)', () => {
+    for (const flags of [{}, { captureRing: false }]) {
+      const { natives, opened } = fakes()
+      openInterceptCapture(resolveConfig(interceptOptions, { flags }), OPTS, natives)
+      expect(opened.map(o => [o.kind, o.ring])).to.deep.equal([['nfqueue', undefined]])
+    }
+  })
+
+  it('names the capture path for the start-up line, with the ring\'s real geometry; the drop hint states the same ring size', () => {
+    expect(capturePathText({ captureRing: true })).to.equal('TPACKET_V3 ring (16 MiB per socket, 128 blocks, each handed over after 1 ms at most)')
+    expect(capturePathText({ captureRing: false })).to.equal('recvmmsg from the socket buffer (--no-capture-ring)')
+    const mib = (CAPTURE_RING.blockSize * CAPTURE_RING.blockCount) / (1024 * 1024)
+    expect(CAPTURE_RING_DROP_HINT).to.include(`${mib} MiB per socket`).and.include('--no-capture-ring')
   })
 
   it('compiles each device\'s filter for its own link type: raw IP on a tun device, Ethernet on eth0', () => {

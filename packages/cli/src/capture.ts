@@ -1,6 +1,7 @@
 // Opens intercept's capture: NFQUEUE (traditional) or AF_PACKET with a kernel
 // filter compiled from -F (advanced), on one device, all devices, or several
-// (one socket per device).
+// (one socket per device), receiving through a TPACKET_V3 ring unless
+// --no-capture-ring asks for recvmmsg.
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
 import { IoError } from '@tcpcopy/interface'
 import type { InterceptConfig } from '@tcpcopy/config'
@@ -19,9 +20,11 @@ export interface CaptureNatives {
 const NATIVES: CaptureNatives = { createNfqueueIo, createPacketIo, linkTypeOf: linkTypeOfInterface }
 
 /**
- * The ring of --capture-ring: 16 MiB in 128 blocks of 128 KiB (a block holds
- * the largest frame a GRO'd capture can bring), handed over after 1 ms so a
- * quiet link adds at most about a millisecond of delay.
+ * The capture ring of intercept's advanced mode (its default; --no-capture-ring
+ * reads with recvmmsg instead) and of tcpcopy --capture-ring: 16 MiB in 128
+ * blocks of 128 KiB (a block holds the largest frame a GRO'd capture can
+ * bring), handed over after 1 ms so a quiet link adds at most about a
+ * millisecond of delay.
  */
 export const CAPTURE_RING = Object.freeze({ blockSize: 128 * 1024, blockCount: 128, frameSize: 2048, retireMs: 1 })
 
@@ -70,6 +73,19 @@ export function openEach (devices: string[], openOne: (device: string) => Packet
   return ios
 }
 
+/** How advanced mode receives, for the start-up line: the ring (the default) or recvmmsg (--no-capture-ring). */
+export function capturePathText (config: Pick<InterceptConfig, 'captureRing'>): string {
+  const { blockSize, blockCount, retireMs } = CAPTURE_RING
+  return config.captureRing
+    ? `TPACKET_V3 ring (${(blockSize * blockCount) / (1024 * 1024)} MiB per socket, ${blockCount} blocks, each handed over after ${retireMs} ms at most)`
+    : 'recvmmsg from the socket buffer (--no-capture-ring)'
+}
+
+/**
+ * Opens the capture of the mode: NFQUEUE (traditional; the ring option does
+ * not apply), or packet sockets that receive through CAPTURE_RING unless
+ * --no-capture-ring is given (advanced).
+ */
 export function openInterceptCapture (config: InterceptConfig, opts: PacketIoOptions, natives: CaptureNatives = NATIVES): PacketIo | PacketIo[] {
   if (config.mode === 'traditional') return natives.createNfqueueIo(opts)
   const devices = captureDevices(config)

@@ -135,6 +135,54 @@ describe('intercept command line', () => {
       })
   })
 
+  describe('the capture path of advanced mode', () => {
+    const advanced = async (args: string[], env: Record<string, string> = {}): Promise<{ config: InterceptConfig, log: string }> => {
+      const rec: FakeEngine = { calls: [] }
+      const logPath = join(io.dir, `ring-${args.join('_').replace(/\W+/g, '')}-${Object.keys(env).length}.log`)
+      await run(['-i', 'eth0', '-F', 'tcp and src port 8080', '-l', logPath, ...args], { createEngine: fakeEngine(rec, new Error('stop here')), env })
+      return { config: rec.config!, log: readFileSync(logPath, 'utf8') }
+    }
+
+    it('is the TPACKET_V3 ring by default: the config, the engine options and the start-up line say so', async () => {
+      const { config, log } = await advanced([])
+      expect(config.captureRing).to.equal(true)
+      expect(interceptEngineOptions(config).captureRing).to.equal(true)
+      expect(log).to.match(/\[notice\] mode: advanced on eth0, filter "tcp and src port 8080", capture: TPACKET_V3 ring \(16 MiB per socket, 128 blocks, each handed over after 1 ms at most\)/)
+    })
+
+    it('is recvmmsg with --no-capture-ring, and the start-up line says so', async () => {
+      const { config, log } = await advanced(['--no-capture-ring'])
+      expect(config.captureRing).to.equal(false)
+      expect(interceptEngineOptions(config).captureRing).to.equal(false)
+      expect(log).to.match(/\[notice\] mode: advanced on eth0, filter "tcp and src port 8080", capture: recvmmsg from the socket buffer \(--no-capture-ring\)/)
+      expect(log).to.not.contain('TPACKET_V3')
+    })
+
+    it('is recvmmsg with INTERCEPT_CAPTURE_RING=0', async () => {
+      const { config, log } = await advanced([], { INTERCEPT_CAPTURE_RING: '0' })
+      expect(config.captureRing).to.equal(false)
+      expect(log).to.contain('capture: recvmmsg from the socket buffer')
+    })
+
+    it('refuses --capture-ring (the switch is --no-capture-ring now) with a usage error', async () => {
+      expect(await run(['-i', 'eth0', '-F', 'tcp', '--capture-ring', '-l', join(io.dir, 'cr.log')])).to.equal(EXIT_USAGE)
+      expect(io.stderr.text).to.contain("unknown option '--capture-ring'").and.contain('Did you mean --no-capture-ring?')
+    })
+
+    it('documents --no-capture-ring in -h, with the default and that traditional mode ignores it', async () => {
+      expect(await run(['-h'])).to.equal(EXIT_OK)
+      const help = io.stdout.text.replace(/\s+/g, ' ')
+      expect(help).to.match(/--no-capture-ring advanced mode: receive with recvmmsg from the socket buffer instead of through the mmap'ed TPACKET_V3 ring \(traditional mode ignores it\) \(default: an mmap'ed TPACKET_V3 ring \(advanced mode\); env INTERCEPT_CAPTURE_RING\)/)
+    })
+
+    it('does not name a capture path in traditional mode', async () => {
+      const rec: FakeEngine = { calls: [] }
+      const logPath = join(io.dir, 'trad-ring.log')
+      await run(['-l', logPath], { createEngine: fakeEngine(rec, new Error('stop here')) })
+      expect(readFileSync(logPath, 'utf8')).to.match(/\[notice\] mode: traditional\n/)
+    })
+  })
+
   describe('standard error in the foreground', () => {
     it('shows the NFQUEUE rule and the start-up warnings, but not the warnings once it runs', async () => {
       const rec: FakeEngine = { calls: [] }

@@ -11,7 +11,7 @@ import { PidFile } from './pidfile.js'
 import { isDaemonChild } from './daemon.js'
 import { exitCodeFor, EXIT_FAILURE, EXIT_OK } from './exit-codes.js'
 import { readNfqueueProc } from './proc-nfqueue.js'
-import { openInterceptCapture } from './capture.js'
+import { capturePathText, openInterceptCapture } from './capture.js'
 import { VERSION, INTERNAL_VERSION } from './version.js'
 import {
   ProgramSignals, daemonParent, openProgramLog, parseProgram, startFailed, startSucceeded, type ProgramIo, type ProgramLog
@@ -127,7 +127,9 @@ async function run (argv: string[], deps: InterceptCliDeps, signals: ProgramSign
   const foreground = !isDaemonChild(deps.env) && config.logFile !== '-'
   const startupLog = new StartupEcho(log, deps.stderr, foreground)
   log.notice(`intercept version:${VERSION}, internal version:${INTERNAL_VERSION} (hello versions it speaks: ${versionsText()})`)
-  log.notice(`mode: ${config.mode}${config.mode === 'advanced' ? ` on ${config.devices.length === 0 ? 'all interfaces' : config.devices.join(',')}, filter "${config.filter ?? ''}"` : ''}`)
+  log.notice(`mode: ${config.mode}${config.mode === 'advanced'
+    ? ` on ${config.devices.length === 0 ? 'all interfaces' : config.devices.join(',')}, filter "${config.filter ?? ''}", capture: ${capturePathText(config)}`
+    : ''}`)
   if (config.mode === 'traditional') {
     log.notice(ruleHint(config))
     if (foreground) deps.stderr.write(`intercept: note: ${ruleHint(config)}\n`)

@@ -2,11 +2,13 @@
 // the limits section come from the engine's own constants.
 import { interceptOptions } from '@tcpcopy/config'
 import { DEFAULT_LIMITS, MAX_CONNECTION_IDS, NFQUEUE_COPY_RANGE, PACKET_SNAP, VERDICT_RETRY_MS } from '@tcpcopy/intercept'
+import { CAPTURE_RING } from './capture.js'
 import type { ManPage } from './man.js'
 import { VERSION } from './version.js'
 
 const MiB = 1024 * 1024
 const L = DEFAULT_LIMITS
+const RING_MIB = (CAPTURE_RING.blockSize * CAPTURE_RING.blockCount) / MiB
 
 export const interceptManPage: ManPage = {
   table: interceptOptions,
@@ -29,7 +31,7 @@ export const interceptManPage: ManPage = {
     'In the advanced architecture (-i with -F) intercept runs on an assistant server on the same network ' +
     'segment. The test server routes the responses for the copied clients to the assistant, whose kernel ' +
     'drops them because IP forwarding is off; intercept captures them at the link layer with a kernel ' +
-    'filter compiled from -F.',
+    'filter compiled from -F, through an mmap\'ed TPACKET_V3 ring unless --no-capture-ring is given.',
     'A route from each copied client address and port to the tcpcopy connection that registered it is ' +
     'kept in a hash table in the WebAssembly core: -s sets its bucket count, --max-routes caps its ' +
     'entries (the least recently used is pushed out), and routes idle longer than -t seconds expire. ' +
@@ -57,7 +59,13 @@ export const interceptManPage: ManPage = {
         'On the assistant server (same network segment as the test server):',
         '$ sysctl -w net.ipv4.ip_forward=0\n$ intercept -i eth0 -F \'tcp and src port 8080\' -d',
         'On the test server, route the copied clients\' answers to the assistant, for example for a client pool 10.88.0.0/24 given to tcpcopy with -c:',
-        '$ ip route add 10.88.0.0/24 via <assistant address>'
+        '$ ip route add 10.88.0.0/24 via <assistant address>',
+        `By default intercept receives the captured frames through a TPACKET_V3 ring, as libpcap does for the original: ${RING_MIB} MiB per ` +
+        `capture socket (one per -i device, or one for all interfaces), locked in memory, in ${CAPTURE_RING.blockCount} blocks that the kernel ` +
+        `hands over when they are full or after ${CAPTURE_RING.retireMs} ms. At low packet rates that adds up to about ${CAPTURE_RING.retireMs} ms ` +
+        'before a response\'s header goes to tcpcopy, and a stalled intercept has room for fewer packets than a socket buffer holds. ' +
+        '--no-capture-ring receives with recvmmsg from a 32 MiB socket buffer instead, at about twice the CPU per response ' +
+        '(npm run bench -w @tcpcopy/cli). The start-up line "mode: advanced ..." names the capture path in use.'
       ]
     },
     {
@@ -71,7 +79,8 @@ export const interceptManPage: ManPage = {
         'When something grows between two lines, the line ends with the tuning notes of the original that apply: ' +
         'a full kernel queue asks for a longer queue (-q, e.g. -q 4096; the kernel default is 1024); a full socket receive buffer ' +
         '("socket full", receive overruns) for larger receive buffers (sysctl -w net.core.rmem_max=16777216 net.core.rmem_default=16777216; ' +
-        'intercept asks for 16 MiB, which without CAP_NET_ADMIN is capped at rmem_max); verdicts that could not be sent for a larger ' +
+        'intercept asks for 16 MiB, which without CAP_NET_ADMIN is capped at rmem_max); in advanced mode with the ring (the default), ' +
+        'whose size is fixed, a full ring for --no-capture-ring (a 32 MiB socket buffer), a narrower -F or less load; verdicts that could not be sent for a larger ' +
         'send buffer of the NFQUEUE socket (net.core.wmem_default and net.core.wmem_max); and records dropped because tcpcopy reads too ' +
         'slowly for larger TCP send buffers here (net.core.wmem_max and net.ipv4.tcp_wmem) and receive buffers on the tcpcopy host ' +
         '(net.core.rmem_max and net.ipv4.tcp_rmem), or a less loaded tcpcopy host.'

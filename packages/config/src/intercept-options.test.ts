@@ -2,6 +2,7 @@ import { ConfigError } from '@tcpcopy/interface'
 import { expect } from 'chai'
 import { type InterceptConfig, interceptOptions } from './intercept-options.js'
 import { type ConfigSources, resolveConfig } from './resolve.js'
+import { tcpcopyOptions } from './tcpcopy-options.js'
 import { optionName } from './table.js'
 
 function errorOf (fn: () => unknown): ConfigError {
@@ -27,7 +28,7 @@ const DEFAULTS: InterceptConfig = {
   timeout: 120,
   devices: [],
   filter: undefined,
-  captureRing: false,
+  captureRing: true,
   queueMaxlen: undefined,
   batchSize: 16,
   mode: 'traditional',
@@ -189,6 +190,57 @@ describe('intercept options', () => {
     it('refuses -n with --no-combined', () => {
       expect(resolve({ flags: { combined: false } }).combined).to.equal(false)
       expect(errorOf(() => resolve({ flags: { batchSize: '4', combined: false } })).code).to.equal('TC_ERR_CONFIG_CONFLICT')
+    })
+  })
+
+  describe('the capture ring (advanced mode)', () => {
+    const ADV = { devices: 'eth0', filter: 'tcp' }
+    const spec = interceptOptions.options.find((o) => o.field === 'captureRing')!
+
+    it('is on by default, and the flag is the negated switch --no-capture-ring', () => {
+      expect(resolve({ flags: ADV }).captureRing).to.equal(true)
+      expect([spec.negate, optionName(spec), spec.env, spec.fileKey]).to.deep.equal([true, '--no-capture-ring', 'INTERCEPT_CAPTURE_RING', 'capture-ring'])
+      expect(spec.defaultText).to.match(/TPACKET_V3 ring/)
+    })
+
+    it('--no-capture-ring turns it off', () => {
+      expect(resolve({ flags: { ...ADV, captureRing: false } }).captureRing).to.equal(false)
+    })
+
+    it('INTERCEPT_CAPTURE_RING=0 turns it off, =1 keeps it on', () => {
+      expect(resolve({ flags: ADV, env: { INTERCEPT_CAPTURE_RING: '0' } }).captureRing).to.equal(false)
+      expect(resolve({ flags: ADV, env: { INTERCEPT_CAPTURE_RING: 'off' } }).captureRing).to.equal(false)
+      expect(resolve({ flags: ADV, env: { INTERCEPT_CAPTURE_RING: '1' } }).captureRing).to.equal(true)
+    })
+
+    it('"capture-ring: false" in the config file turns it off; the flag still wins over the file', () => {
+      const file = { path: 'i.yaml', text: 'devices: eth0\nfilter: tcp\ncapture-ring: false\n' }
+      expect(resolve({ file }).captureRing).to.equal(false)
+      expect(resolve({ file: { path: 'i.yaml', text: 'devices: eth0\nfilter: tcp\ncapture-ring: true\n' }, flags: { captureRing: false } }).captureRing).to.equal(false)
+    })
+
+    it('names the kebab-case key when the file says captureRing', () => {
+      const err = errorOf(() => resolve({ file: { path: 'i.yaml', text: 'devices: eth0\nfilter: tcp\ncaptureRing: false\n' } }))
+      expect(err.code).to.equal('TC_ERR_CONFIG_FILE_KEY')
+      expect(err.message).to.include('"capture-ring"')
+    })
+
+    it('is accepted in traditional mode, which ignores it', () => {
+      const config = resolve({ flags: { captureRing: false } })
+      expect([config.mode, config.captureRing]).to.deep.equal(['traditional', false])
+    })
+
+    it('states its own default in its notes and help: on for intercept, and what --no-capture-ring trades', () => {
+      expect(spec.notes).to.match(/by default/).and.match(/npm run bench -w @tcpcopy\/cli/).and.match(/32 MiB socket buffer/)
+        .and.match(/16 MiB \(128 blocks of 128 KiB\) per capture socket/).and.match(/1 ms/).and.not.match(/off by default/)
+      expect(spec.help).to.match(/traditional mode ignores it/)
+    })
+
+    it('leaves tcpcopy\'s --capture-ring opt-in, with notes that say it is off by default', () => {
+      const copy = tcpcopyOptions.options.find((o) => o.field === 'captureRing')!
+      expect([copy.negate, optionName(copy), copy.defaultText]).to.deep.equal([false, '--capture-ring', 'off'])
+      expect(copy.notes).to.match(/off by default/)
+      expect(copy.notes).to.not.equal(spec.notes)
     })
   })
 })

@@ -84,24 +84,45 @@ describe('intercept, advanced mode (link-layer capture)', () => {
     expect(h.intercept.statsLine()).to.match(/malformed 2.*capture overruns 0/)
   })
 
-  it('hints at net.core.rmem_max when the packet socket reports overruns', async () => {
+  it('names the capture path in the start-up line: the TPACKET_V3 ring by default, recvmmsg with --no-capture-ring', async () => {
     h = await startHarness({ options: ADVANCED })
+    expect(h.log.find(/^listening for tcpcopy on .*; advanced mode \(passive capture through a TPACKET_V3 ring\)/, 'notice')).to.have.length(1)
+    await h.close()
+    h = await startHarness({ options: { ...ADVANCED, captureRing: false } })
+    expect(h.log.find(/^listening for tcpcopy on .*; advanced mode \(passive capture with recvmmsg from the socket buffer, --no-capture-ring\)/, 'notice')).to.have.length(1)
+    expect(h.log.find(/TPACKET_V3/)).to.have.length(0)
+  })
+
+  it('takes an absent captureRing as the default, the ring', async () => {
+    h = await startHarness({ options: { ...ADVANCED, captureRing: undefined } })
+    expect(h.config.captureRing).to.equal(undefined)
+    expect(h.intercept.stats().captureRing).to.equal(true)
+    h.io!.overrun(2)
+    expect(h.intercept.statsLine()).to.match(/the kernel dropped 2 packets since the last report: the capture ring \(TPACKET_V3/)
+  })
+
+  it('with the ring (the default), the drop hint says the ring is full and how to get more room: --no-capture-ring, -F or less load', async () => {
+    h = await startHarness({ options: ADVANCED })
+    expect(h.intercept.stats().captureRing).to.equal(true)
+    h.io!.overrun(3)
+    const line = h.intercept.statsLine()
+    expect(line).to.match(/the kernel dropped 3 packets since the last report: the capture ring \(TPACKET_V3, 16 MiB per socket, a fixed size\) filled/)
+    expect(line).to.match(/run with --no-capture-ring to receive into a 32 MiB socket buffer instead.*narrow -F, or reduce the load on this host/)
+    expect(line).to.not.match(/rmem_max/)
+    h.timers.advance(1000)
+    expect(h.log.find(/the capture socket is losing packets: 3 .*run with --no-capture-ring/, 'warn')).to.have.length(1)
+  })
+
+  it('with --no-capture-ring, hints at net.core.rmem_max when the packet socket reports overruns', async () => {
+    h = await startHarness({ options: { ...ADVANCED, captureRing: false } })
     h.intercept.statsLine()
     h.io!.overrun(5)
     expect(h.intercept.statsLine()).to.match(/capture overruns 5; the kernel dropped 5 packets since the last report: raise net\.core\.rmem_max/)
     expect(h.intercept.statsLine()).to.not.match(/the kernel dropped/)
   })
 
-  it('with --capture-ring, the hint is about the ring, not the socket buffer', async () => {
-    h = await startHarness({ options: { ...ADVANCED, captureRing: true } })
-    h.io!.overrun(3)
-    expect(h.intercept.statsLine()).to.match(/the kernel dropped 3 packets since the last report: the --capture-ring ring filled.*run without --capture-ring/)
-    h.timers.advance(1000)
-    expect(h.log.find(/the capture socket is losing packets: 3 .*run without --capture-ring/, 'warn')).to.have.length(1)
-  })
-
   it('warns once a second at most when the capture socket loses packets', async () => {
-    h = await startHarness({ options: ADVANCED })
+    h = await startHarness({ options: { ...ADVANCED, captureRing: false } })
     h.io!.overrun(4)
     h.timers.advance(1000)
     h.io!.overrun(1)

@@ -489,7 +489,7 @@ class InterceptEngine implements Intercept {
     const capture = this.#traditional
       ? `traditional mode (NFQUEUE queue ${c.queueNum}, copy range ${NFQUEUE_COPY_RANGE}${c.queueMaxlen !== undefined ? `, queue maxlen ${c.queueMaxlen}` : ''}, ` +
         `${c.passlist.length} passlist addresses)`
-      : 'advanced mode (passive capture)'
+      : `advanced mode (passive capture ${c.captureRing === false ? 'with recvmmsg from the socket buffer, --no-capture-ring' : 'through a TPACKET_V3 ring'})`
     const framing = c.combined ? `combined records (batch ${this.#sender.batchSize} of ${this.#sender.maxCount})` : 'plain records (--no-combined)'
     return `${capture}, ${framing}${c.payload ? ', payload records' : ''}${c.dnat ? ', dnat' : ''}, route timeout ${c.timeout} s`
   }
@@ -1259,7 +1259,7 @@ class InterceptEngine implements Intercept {
     const io = this.#captureStats()
     const out: InterceptStats = {
       mode: this.options.mode,
-      captureRing: this.options.captureRing,
+      captureRing: this.options.captureRing !== false,
       connections: this.#tunnels.size,
       connectionsAccepted: this.#accepted,
       connectionsRefused: this.#refused,

@@ -41,11 +41,16 @@ export interface InterceptOptions {
   readonly batchSize: number
   /** --payload: records carry up to 128 payload bytes. */
   readonly payload: boolean
-  /** --capture-ring (advanced mode): only changes the tuning hint for capture drops. */
+  /**
+   * Advanced mode: the capture receives through a TPACKET_V3 ring (the CLI's
+   * default; false with --no-capture-ring: recvmmsg from the socket buffer).
+   * The caller opens the capture; this only names the capture path in the
+   * start-up line and picks the tuning hint for capture drops. Absent: true.
+   */
   readonly captureRing?: boolean
 }
 
-/** The defaults of the original intercept (and of this project's option table). */
+/** The defaults of the original intercept (and of this project's option table: the ring in advanced mode, as libpcap's). */
 export const DEFAULT_INTERCEPT_OPTIONS: Readonly<InterceptOptions> = Object.freeze({
   mode: 'traditional',
   bind: '0.0.0.0',
@@ -61,7 +66,7 @@ export const DEFAULT_INTERCEPT_OPTIONS: Readonly<InterceptOptions> = Object.free
   combined: true,
   batchSize: 16,
   payload: false,
-  captureRing: false
+  captureRing: true
 })
 
 function optionError (what: string): ConfigError {

@@ -11,7 +11,7 @@ export interface KernelQueueStats {
 
 export interface InterceptStats {
   mode: InterceptMode
-  /** Advanced mode captures through the TPACKET_V3 ring (--capture-ring). */
+  /** Advanced mode captures through the TPACKET_V3 ring (the default; false with --no-capture-ring). */
   captureRing?: boolean
   /** Control connections open now. */
   connections: number
@@ -126,13 +126,19 @@ export const OUTPUT_HINT = 'tcpcopy reads its records too slowly: check the load
   'and net.core.rmem_max / net.ipv4.tcp_rmem on the tcpcopy host'
 /** The tuning advice of the original docs for a queue that loses packets: queue length and socket buffers. */
 export const KERNEL_DROP_HINT = `${QUEUE_HINT}; ${RMEM_HINT}`
-/** The same for a packet socket (advanced mode), which has no queue length. */
+/** The same for a packet socket read with recvmmsg (advanced mode, --no-capture-ring), which has no queue length. */
 export const CAPTURE_DROP_HINT = `${RMEM_HINT}, or narrow -F`
-export const CAPTURE_RING_DROP_HINT = 'the --capture-ring ring filled while intercept was busy: run without --capture-ring ' +
-  '(its socket buffer rides out longer stalls) or narrow -F'
+/**
+ * The receive ring (advanced mode's default) was full. Its size is fixed
+ * (16 MiB per capture socket), so the room is elsewhere: the socket buffer of
+ * --no-capture-ring, a narrower filter, or less load.
+ */
+export const CAPTURE_RING_DROP_HINT = 'the capture ring (TPACKET_V3, 16 MiB per socket, a fixed size) filled while intercept was busy: ' +
+  'run with --no-capture-ring to receive into a 32 MiB socket buffer instead (it rides out longer stalls at low packet rates, at more CPU per packet), ' +
+  'narrow -F, or reduce the load on this host'
 
-/** The tuning hint for kernel drops in a mode. */
-export function dropHint (mode: InterceptMode, captureRing = false): string {
+/** The tuning hint for kernel drops in a mode; advanced mode captures through the ring unless `captureRing` is false. */
+export function dropHint (mode: InterceptMode, captureRing = true): string {
   if (mode === 'traditional') return KERNEL_DROP_HINT
   return captureRing ? CAPTURE_RING_DROP_HINT : CAPTURE_DROP_HINT
 }
