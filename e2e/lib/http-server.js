@@ -73,7 +73,9 @@ export function parseHttpLogLine (line) {
     return { kind: 'C', ms: Number(ms), peer }
   }
   if (line.startsWith('R ')) {
-    const [, ms, peer, n, method, url, id] = line.split(' ')
+    const fields = line.split(' ')
+    if (fields.length < 7) return undefined // a line still being written
+    const [, ms, peer, n, method, url, id] = fields
     const colon = peer.lastIndexOf(':')
     return { kind: 'R', ms: Number(ms), peer, ip: peer.slice(0, colon), port: Number(peer.slice(colon + 1)), n: Number(n), method, url, id }
   }
@@ -89,7 +91,8 @@ export function readHttpLog (path) {
   try { text = readFileSync(path, 'utf8') } catch {}
   const connections = []
   const requests = []
-  for (const line of text.split('\n')) {
+  // Only complete lines: the server may be writing the last one right now.
+  for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
     const e = parseHttpLogLine(line)
     if (e?.kind === 'C') connections.push({ ms: e.ms, peer: e.peer })
     else if (e?.kind === 'R') requests.push({ ms: e.ms, peer: e.peer, ip: e.ip, port: e.port, n: e.n, method: e.method, url: e.url, id: e.id })
