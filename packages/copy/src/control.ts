@@ -34,8 +34,9 @@ import { u32ToIpv4 } from './filter.js'
 
 /**
  * What the engine needs of a control connection: node:net's Socket has it;
- * the simulator passes in-memory ones. Events: 'connect', 'data' (chunk),
- * 'error' (err), 'close'.
+ * the simulator passes in-memory ones. Events: 'connect', 'data' (chunk;
+ * not needed when the chunks go to the onData given to ConnectFn), 'error'
+ * (err), 'close'.
  */
 export interface ControlSocket {
   write (data: Uint8Array): unknown
@@ -46,11 +47,41 @@ export interface ControlSocket {
   setNoDelay? (noDelay?: boolean): unknown
 }
 
-/** Opens a control connection to intercept host:port. */
-export type ConnectFn = (host: string, port: number) => ControlSocket
+/**
+ * Opens a control connection to intercept host:port. A socket may hand what
+ * it reads to `onData` (the chunk is valid during the call only) instead of
+ * emitting 'data'.
+ */
+export type ConnectFn = (host: string, port: number, onData?: (chunk: Uint8Array) => void) => ControlSocket
 
-/** node:net, TCP_NODELAY as both originals set it. */
-export const defaultConnect: ConnectFn = (host, port) => net.connect({ host, port, noDelay: true })
+/**
+ * Where every default control connection reads into. The records of a chunk
+ * are handled before the call returns (the decoder copies a partial record
+ * it carries over), so one buffer serves all connections.
+ */
+const READ_BUFFER = new Uint8Array(64 * 1024)
+
+/**
+ * node:net, TCP_NODELAY as both originals set it. With onData, the socket
+ * reads through node:net's `onread` into READ_BUFFER: no Buffer per read and
+ * no stream machinery (push, 'data' event, read-ahead tick) between the
+ * kernel and the decoder.
+ */
+export const defaultConnect: ConnectFn = (host, port, onData) => {
+  if (onData === undefined) return net.connect({ host, port, noDelay: true })
+  return net.connect({
+    host,
+    port,
+    noDelay: true,
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (n: number, buf: Uint8Array): boolean => {
+        onData(buf.subarray(0, n))
+        return true // keep reading
+      }
+    }
+  })
+}
 
 /** The 12 s retry interval of the original (RETRY_INTERVAL). */
 export const RETRY_INTERVAL_MS = 12000
@@ -338,8 +369,9 @@ export class InterceptLinks {
     c.retry = undefined
     const { ip, port } = c.link.address
     let socket: ControlSocket
+    const onData = (chunk: Uint8Array): void => { this.#onData(c, socket, chunk) }
     try {
-      socket = this.#o.connect(ip, port)
+      socket = this.#o.connect(ip, port, onData)
     } catch (err) {
       c.lastError = err instanceof Error ? err.message : String(err)
       this.#failed(c)
@@ -377,7 +409,7 @@ export class InterceptLinks {
       this.#startWait = undefined
       wait?.resolve()
     })
-    socket.on('data', (chunk: Uint8Array) => { this.#onData(c, socket, chunk) })
+    socket.on('data', onData)
     socket.on('error', (err: Error) => { c.lastError = err.message })
     socket.on('close', () => {
       if (c.socket !== socket) return

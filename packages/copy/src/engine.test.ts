@@ -261,6 +261,64 @@ describe('capture and send', () => {
     expect(send.closed).to.equal(true)
   })
 
+  it('reads the capture until a batch comes back smaller than the largest it delivered, not until a read finds nothing', async () => {
+    const core = createCopyCore()
+    const reads: number[] = []
+    class CountingIo extends MockPacketIo {
+      override receive (max: number): number {
+        const n = super.receive(max)
+        reads.push(n)
+        return n
+      }
+    }
+    const capture = new CountingIo({ kind: 'packet', regions: copyRegions(core), snap: 65600 })
+    const send = new MockPacketIo({ kind: 'raw-ipv4', regions: copyRegions(core), snap: 65536 })
+    const clock = new FakeClock()
+    const copy = createCopy(makeConfig(), {
+      core, capture, send, linkType: LinkType.Ethernet, connect: fakeConnector().connect, clock: clock.clock, timers: clock, statsIntervalMs: 0
+    })
+    await copy.start()
+    for (let i = 0; i < 3; i++) capture.deliver(ethernet(syn(40000 + i, 1000)))
+    await flushMicrotasks()
+    // the first batch is the largest so far: one more read, which finds the socket empty
+    expect(reads).to.deep.equal([3, 0])
+    capture.deliver(ethernet(syn(40010, 1000)))
+    await flushMicrotasks()
+    // 1 < 3: drained, no read that would find nothing
+    expect(reads).to.deep.equal([3, 0, 1])
+    expect(copy.stats().packets.captured).to.equal(4)
+    // what comes later wakes the engine again (the readiness is level-triggered)
+    capture.deliver(ethernet(syn(40011, 1000)))
+    capture.deliver(ethernet(syn(40012, 1000)))
+    await flushMicrotasks()
+    expect(reads).to.deep.equal([3, 0, 1, 2])
+    expect(copy.stats().packets.captured).to.equal(6)
+    await copy.stop()
+  })
+
+  it('fires the timers that came due during a capture turn in that turn: their packets share its send', async () => {
+    const r = rig(makeConfig())
+    const batches: number[] = []
+    const send = r.sendIo.send.bind(r.sendIo)
+    r.sendIo.send = (n: number): number => {
+      batches.push(n)
+      return send(n)
+    }
+    await r.copy.start()
+    r.copy.ingest(syn(40000, 1000), LinkType.Raw, 0)
+    expect(batches).to.deep.equal([1])
+    // The SYN's retransmission timer (100 ms) is due; the process is awake for a packet before its host timer ran.
+    r.clock.now = 150
+    r.copy.ingest(syn(40001, 1000), LinkType.Raw, 150)
+    expect(batches).to.deep.equal([1, 2])
+    expect(r.sent.map((p) => tcpOf(p.bytes).sport)).to.deep.equal([40000, 40001, 40000])
+    expect(r.copy.stats().packets.retransmitted).to.equal(1)
+    // the host timer no longer aims at what already fired
+    r.clock.advance(0)
+    expect(batches).to.deep.equal([1, 2])
+    await r.copy.stop()
+  })
+
   it('takes frames a reader placed in FRAMES with ingestDescribed', async () => {
     const r = rig(makeConfig())
     await r.copy.start()

@@ -240,6 +240,42 @@ interface CaptureSlot {
   linkType: number
   pumping: boolean
   scheduled: boolean
+  /** The largest batch this socket has delivered: a smaller one means it was drained. */
+  largest: number
+}
+
+/**
+ * The options read for every packet, copied out of the config: the config
+ * object the CLI builds is in dictionary mode (filled key by key from the
+ * option table), so each read of it is a hash lookup; this literal is a
+ * plain fixed-shape object.
+ */
+interface HotConfig {
+  readonly mtu: number
+  readonly mss: number
+  readonly copies: number
+  readonly wait: boolean
+  readonly gradual: boolean
+  readonly percentage: number
+  readonly accelerate: number
+  readonly onlyComplete: boolean
+  readonly rtt: number
+  readonly portShift: number
+}
+
+function hotConfig (c: TcpcopyConfig): HotConfig {
+  return {
+    mtu: c.mtu,
+    mss: c.mss,
+    copies: c.copies,
+    wait: c.wait,
+    gradual: c.gradual,
+    percentage: c.percentage,
+    accelerate: c.accelerate,
+    onlyComplete: c.onlyComplete,
+    rtt: c.rtt,
+    portShift: c.portShift
+  }
 }
 
 /** The captured segment being dispatched (reused; no object per packet). */
@@ -290,6 +326,7 @@ class CopyEngine implements Copy {
   readonly #queue: TimerQueue<Session>
   /** R of §3.3: one random number 0..511 per process. */
   readonly #r: number
+  readonly #c: HotConfig
   readonly #sessions = new Map<number, Session>()
   readonly #origins = new Map<number, Array<Session | undefined>>()
   readonly #seg = new Segment()
@@ -334,6 +371,7 @@ class CopyEngine implements Copy {
 
   constructor (config: TcpcopyConfig, deps: CopyDeps) {
     this.config = config
+    this.#c = hotConfig(config)
     this.#deps = deps
     this.#log = deps.log ?? silentLogger
     this.#clock = deps.clock ?? (() => performance.now())
@@ -368,7 +406,7 @@ class CopyEngine implements Copy {
       timers: this.#timers,
       log: this.#log,
       onRecord: (record) => { this.#onRecord(record) },
-      onChunkDone: () => { this.#endTurn() },
+      onChunkDone: () => { this.#endIoTurn() },
       onAllLost: (error) => { this.#fatal('no-intercept', error) },
       onUp: () => { if (this.#state === 'starting') this.#state = 'running' }
     })
@@ -513,7 +551,7 @@ class CopyEngine implements Copy {
     const list = Array.isArray(opened) ? opened : [opened]
     this.#captures = list.map((io) => {
       const own = (io as { linkType?: unknown }).linkType
-      return { io, linkType: this.#deps.linkType ?? (typeof own === 'number' ? own : LinkType.Ethernet), pumping: false, scheduled: false }
+      return { io, linkType: this.#deps.linkType ?? (typeof own === 'number' ? own : LinkType.Ethernet), pumping: false, scheduled: false, largest: 0 }
     })
     for (const slot of this.#captures) slot.io.onReadable(() => { this.#pumpCapture(slot) })
   }
@@ -535,7 +573,16 @@ class CopyEngine implements Copy {
         for (let i = 0; i < n; i++) {
           this.#ingestAt(dv.getUint32(DESC_OFF + 8 * i, true), dv.getUint32(DESC_OFF + 8 * i + 4, true), slot.linkType, now)
         }
-        this.#endTurn()
+        this.#endIoTurn()
+        // A batch smaller than the largest one the socket has delivered means
+        // it is drained: one more receive() would only cost a syscall that
+        // finds nothing. The poll is level-triggered, so packets that came
+        // meanwhile call us again.
+        if (n < slot.largest) {
+          more = false
+          break
+        }
+        slot.largest = n
       }
     } catch (err) {
       more = false
@@ -565,7 +612,7 @@ class CopyEngine implements Copy {
     }
     this.#bytes.set(frame, FRAMES_OFF)
     this.#ingestAt(FRAMES_OFF, frame.length, linkType, timestampMs ?? this.#clock())
-    this.#endTurn()
+    this.#endIoTurn()
   }
 
   ingestDescribed (n: number, linkType: number, timestampMs?: number): void {
@@ -578,7 +625,7 @@ class CopyEngine implements Copy {
     for (let i = 0; i < n && i < MAX_BATCH; i++) {
       this.#ingestAt(dv.getUint32(DESC_OFF + 8 * i, true), dv.getUint32(DESC_OFF + 8 * i + 4, true), linkType, t)
     }
-    this.#endTurn()
+    this.#endIoTurn()
   }
 
   /** §3.2 acceptance, then §3.3 splitting and replication, for the frame at [off, off+len). */
@@ -611,7 +658,8 @@ class CopyEngine implements Copy {
     if (srcIp === LOCALHOST && target.targetIp !== LOCALHOST && this.#replaceLocalhost !== undefined) clientIp = this.#replaceLocalhost
     if (this.#pool !== undefined) clientIp = this.#pool.map(clientIp)
     const sport = dv.getUint16(P + P_SPORT, true)
-    const percent = this.config.gradual ? gradualPercent((time - this.#firstPacketTime) / this.config.accelerate, this.config.percentage) : this.config.percentage
+    const c = this.#c
+    const percent = c.gradual ? gradualPercent((time - this.#firstPacketTime) / c.accelerate, c.percentage) : c.percentage
     if (!keepSession(clientIp, sport, percent)) {
       this.#nr.sampledOut++
       return
@@ -650,7 +698,7 @@ class CopyEngine implements Copy {
     const seq = dv.getUint32(P + P_SEQ, true)
     const ipId = dv.getUint16(P + P_IP_ID, true)
     const payOff = ipOff + ihl + doff
-    const mtu = this.config.mtu
+    const mtu = c.mtu
     if (totLen <= mtu || payload === 0) {
       this.#accepted++
       this.#dispatch(payOff, payload, seq, ipId, flags)
@@ -699,7 +747,7 @@ class CopyEngine implements Copy {
     seg.flags = flags
     if ((flags & FLAG_SYN) !== 0) this.#clientSyns++
     if (payLen > 0) this.#clientData++
-    const copies = this.config.copies
+    const copies = this.#c.copies
     for (let i = 0; i < copies; i++) this.#toSession(i, false)
   }
 
@@ -730,7 +778,7 @@ class CopyEngine implements Copy {
         this.#nr.noSession++
         return
       }
-      if (!syn && this.config.onlyComplete) {
+      if (!syn && this.#c.onlyComplete) {
         this.#nr.onlyComplete++
         return
       }
@@ -747,7 +795,7 @@ class CopyEngine implements Copy {
         s.capturedSyn = true
         s.capturedSynSeq = seg.seq
         s.clientWs = seg.wscale
-        if (this.config.rtt === 0) s.rttStart = seg.time
+        if (this.#c.rtt === 0) s.rttStart = seg.time
       }
     } else if (syn) {
       if (s.capturedSyn && seg.seq === s.capturedSynSeq) {
@@ -779,7 +827,7 @@ class CopyEngine implements Copy {
         return
       }
       if (s.rttStart >= 0) {
-        s.rtt = Math.max(0, Math.round((seg.time - s.rttStart) / this.config.accelerate))
+        s.rtt = Math.max(0, Math.round((seg.time - s.rttStart) / this.#c.accelerate))
         s.rttStart = -1
       }
     }
@@ -788,7 +836,7 @@ class CopyEngine implements Copy {
 
   #createSession (replica: number, origin: number, now: number): Session | undefined {
     const seg = this.#seg
-    const c = this.config
+    const c = this.#c
     let ip = seg.clientIp
     let port = seg.sport
     if (replica > 0) {
@@ -885,7 +933,7 @@ class CopyEngine implements Copy {
   /** proc_clt_pack (§5.2): what to do with the next unsent packet. */
   #evaluate (s: Session, p: BufferedPacket): number {
     const f = p.flags
-    const wait = this.config.wait
+    const wait = this.#c.wait
     // 1. waiting for the SYN-ACK, or the target's window is full
     if (s.hs === HS_SYN_SENT || s.windowFull) return STOP
     // 2. RST
@@ -1018,8 +1066,13 @@ class CopyEngine implements Copy {
     const sendLen = p.payload - p.skip
     const len = hdr + sendLen
     const off = this.#tx.reserve(len)
-    b.set(p.view.subarray(0, hdr), off)
-    if (sendLen > 0) b.set(p.view.subarray(hdr + p.skip, hdr + p.payload), off + hdr)
+    if (p.skip === 0) {
+      // Headers and payload are contiguous in the slot: one copy.
+      b.set(p.view.subarray(0, len), off)
+    } else {
+      b.set(p.view.subarray(0, hdr), off)
+      if (sendLen > 0) b.set(p.view.subarray(hdr + p.skip, hdr + p.payload), off + hdr)
+    }
     dv.setUint16(off + 2, len)
     dv.setUint16(off + 4, p.ipId)
     dv.setUint32(off + 12, s.clientIp)
@@ -1097,7 +1150,7 @@ class CopyEngine implements Copy {
     dv.setUint16(t + 14, 65535)
     dv.setUint32(t + 16, 0)
     if (syn) {
-      dv.setUint32(t + 20, 0x02040000 | (this.config.mss & 0xffff))
+      dv.setUint32(t + 20, 0x02040000 | (this.#c.mss & 0xffff))
     } else if (optLen > 0) {
       dv.setUint32(t + 20, 0x0101080a)
       dv.setUint32(t + 24, s.tsVal)
@@ -1381,7 +1434,7 @@ class CopyEngine implements Copy {
   }
 
   #fullSized (totLen: number): boolean {
-    return totLen >= 2048 || totLen === this.config.mtu || FULL_SIZES.includes(totLen)
+    return totLen >= 2048 || totLen === this.#c.mtu || FULL_SIZES.includes(totLen)
   }
 
   /** Removes the sent packets the target's ACK covers (update_retrans_packs). */
@@ -1623,6 +1676,12 @@ class CopyEngine implements Copy {
   /** The end of every entry point: hand the packets written in TX to the send socket (never throws). */
   #endTurn (): void {
     if (this.#tx.pending > 0) this.#tx.flush()
+  }
+
+  /** The end of a capture or control turn: the timers that came due meanwhile fire first, so one send carries it all. */
+  #endIoTurn (): void {
+    this.#queue.runDue()
+    this.#endTurn()
   }
 
   /**

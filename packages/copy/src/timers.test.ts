@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { TimerQueue, TimerSlot } from './timers.js'
+import { TimerQueue, TimerSlot, type CopyTimers } from './timers.js'
 import { FakeClock } from './test/helpers.js'
 
 describe('TimerQueue', () => {
@@ -58,6 +58,78 @@ describe('TimerQueue', () => {
     q.arm(s, 10)
     clock.advance(10)
     expect(n).to.equal(5)
+  })
+
+  it('sets the host timer once a run ends, not for slots the run itself fires (no wake-up for nothing)', () => {
+    const clock = new FakeClock()
+    const turns: number[] = []
+    const a = new TimerSlot('a', 0)
+    const b = new TimerSlot('b', 0)
+    const c = new TimerSlot('c', 0)
+    const q: TimerQueue<string> = new TimerQueue<string>(clock.clock, clock, (slot) => {
+      if (slot === a) q.arm(c, 20)
+    }, () => { turns.push(clock.now) })
+    q.arm(a, 10)
+    q.arm(b, 10)
+    clock.advance(10)
+    expect(turns).to.deep.equal([10])
+    expect(clock.pending).to.equal(1)
+    clock.advance(10)
+    expect(turns).to.deep.equal([10, 20])
+  })
+
+  it('runDue fires what is due without the host timer, which then aims at the next slot', () => {
+    const { clock, q, fired, turns } = setup()
+    const a = new TimerSlot('a', 0)
+    const b = new TimerSlot('b', 0)
+    q.arm(a, 10)
+    q.arm(b, 30)
+    q.runDue()
+    expect(fired).to.deep.equal([])
+    clock.now = 12 // the process was awake for something else, past a's time
+    q.runDue()
+    expect(fired).to.deep.equal(['a@12'])
+    expect(turns).to.deep.equal([]) // the caller sends; no afterRun
+    expect(clock.pending).to.equal(1)
+    clock.advance(8) // t = 20: the host timer no longer aims at a
+    expect(fired).to.deep.equal(['a@12'])
+    clock.advance(10)
+    expect(fired).to.deep.equal(['a@12', 'b@30'])
+    expect(turns).to.deep.equal([30])
+  })
+
+  /** Host timers on `clock` that record the delays asked for. */
+  function recording (clock: FakeClock, lagMs?: number): { timers: CopyTimers, asked: number[] } {
+    const asked: number[] = []
+    const timers: CopyTimers = {
+      setTimeout: (fn, ms) => { asked.push(ms); return clock.setTimeout(fn, ms) },
+      clearTimeout: (h) => { clock.clearTimeout(h) },
+      ...(lagMs === undefined ? {} : { lagMs })
+    }
+    return { timers, asked }
+  }
+
+  it('asks a host timer that may run early for whole milliseconds plus its lag, so it never runs before the slot is due', () => {
+    const clock = new FakeClock()
+    const { timers, asked } = recording(clock, 1)
+    const fired: number[] = []
+    const q = new TimerQueue<string>(clock.clock, timers, () => { fired.push(clock.now) }, () => {})
+    clock.now = 0.25
+    q.arm(new TimerSlot('a', 0), 1.25)
+    expect(asked).to.deep.equal([2])
+    clock.advance(5)
+    expect(fired).to.deep.equal([2.25])
+    q.arm(new TimerSlot('b', 0), clock.now + 100)
+    expect(asked).to.deep.equal([2, 101])
+  })
+
+  it('asks exact host timers for the time left', () => {
+    const clock = new FakeClock()
+    const { timers, asked } = recording(clock)
+    const q = new TimerQueue<string>(clock.clock, timers, () => {}, () => {})
+    clock.now = 0.25
+    q.arm(new TimerSlot('a', 0), 1.25)
+    expect(asked).to.deep.equal([1])
   })
 
   it('stops everything on close', () => {

@@ -1,8 +1,10 @@
 // Per-session timers without a host timer per session: an indexed binary
 // heap of slots ordered by due time, and one host setTimeout for the earliest.
 // Arming a slot allocates nothing; cancelling is lazy (the slot is skipped
-// when it comes up). The simulator injects virtual timers, so the whole
-// engine runs on its clock.
+// when it comes up). The engine also fires the due slots at the end of its
+// capture and control turns (runDue), so the host timer wakes the process
+// only when nothing else does. The simulator injects virtual timers, so the
+// whole engine runs on its clock.
 import { IndexedHeap } from './heap.js'
 
 /** The host timer functions the engine uses; the simulator passes virtual ones. */
@@ -11,12 +13,27 @@ export interface CopyTimers {
   clearTimeout (handle: unknown): void
   /** Continues work on the next event-loop turn (default: setTimeout(fn, 0)). */
   setImmediate? (fn: () => void): unknown
+  /**
+   * How much earlier than asked, by the engine clock, a host timer may run
+   * (ms); the queue asks for whole milliseconds and this much more. Absent:
+   * the timers are exact (virtual clocks).
+   */
+  readonly lagMs?: number
 }
 
+/**
+ * Node's timers. They count whole milliseconds of the event loop's clock,
+ * which is truncated to the millisecond: a timer of d ms can run up to a
+ * millisecond before d ms of performance.now() have passed. A slot that is
+ * not due yet then costs one wake-up that does nothing and another to come
+ * back, so the queue asks for one millisecond more (`lagMs`): the slot then
+ * fires when the second wake-up would have fired it.
+ */
 export const defaultTimers: CopyTimers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => { clearTimeout(h as NodeJS.Timeout) },
-  setImmediate: (fn) => setImmediate(fn)
+  setImmediate: (fn) => setImmediate(fn),
+  lagMs: 1
 }
 
 /** One timer of one owner; `kind` tells the handler which. */
@@ -41,16 +58,20 @@ export class TimerQueue<T> {
   readonly #timers: CopyTimers
   readonly #fire: (slot: TimerSlot<T>) => void
   readonly #afterRun: () => void
+  readonly #lag: number
   #handle: unknown = undefined
   #hostDue = Infinity
   #closed = false
   #runs = 0
+  /** Inside #run: arms do not touch the host timer; the run sets it once when it ends. */
+  #running = false
 
   constructor (clock: () => number, timers: CopyTimers, fire: (slot: TimerSlot<T>) => void, afterRun: () => void) {
     this.#clock = clock
     this.#timers = timers
     this.#fire = fire
     this.#afterRun = afterRun
+    this.#lag = timers.lagMs ?? 0
   }
 
   /** Slots in the heap (armed or lazily cancelled). */
@@ -67,7 +88,9 @@ export class TimerQueue<T> {
       slot.heapDue = due
       this.#heap.decreased(slot)
     }
-    this.#schedule()
+    // During a run the top may be a slot the run is about to fire: a host
+    // timer set for it now would wake the process for nothing afterwards.
+    if (!this.#running) this.#schedule()
   }
 
   /** Arms `slot` only when it is not armed or would fire later than `due`. */
@@ -77,6 +100,19 @@ export class TimerQueue<T> {
 
   cancel (slot: TimerSlot<T>): void {
     slot.due = -1
+  }
+
+  /**
+   * Fires the slots due by now, as the host timer would. The engine calls it
+   * at the end of each capture and control turn: a slot that came due while
+   * the process was awake anyway goes out with that turn's packets, instead
+   * of waking the process once more (the host timer then aims at the next one).
+   */
+  runDue (): void {
+    if (this.#running || this.#closed) return
+    const top = this.#heap.peek()
+    if (top === undefined || top.heapDue > this.#clock()) return
+    this.#run(false)
   }
 
   /** Stops everything; later arm() calls are ignored. */
@@ -96,20 +132,25 @@ export class TimerQueue<T> {
       this.#hostDue = Infinity
       return
     }
-    if (this.#handle !== undefined && this.#hostDue <= top.heapDue) return
+    // Kept while it aims at the top; re-aimed when an earlier slot came, or
+    // when runDue() fired what it aimed at.
+    if (this.#handle !== undefined && this.#hostDue === top.heapDue) return
     if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
     this.#hostDue = top.heapDue
+    const wait = top.heapDue - this.#clock()
     this.#handle = this.#timers.setTimeout(() => {
       this.#handle = undefined
       this.#hostDue = Infinity
-      this.#run()
-    }, Math.max(0, top.heapDue - this.#clock()))
+      this.#run(true)
+    }, wait <= 0 ? 0 : this.#lag > 0 ? Math.ceil(wait) + this.#lag : wait)
   }
 
-  #run (): void {
+  /** Fires the due slots; `host`: called by the host timer (then afterRun follows). */
+  #run (host: boolean): void {
     if (this.#closed) return
     const now = this.#clock()
     const run = ++this.#runs
+    this.#running = true
     try {
       for (;;) {
         const top = this.#heap.peek()
@@ -129,8 +170,9 @@ export class TimerQueue<T> {
         if (this.#closed) return
       }
     } finally {
+      this.#running = false
       if (!this.#closed) {
-        this.#afterRun()
+        if (host) this.#afterRun()
         this.#schedule()
       }
     }
