@@ -348,8 +348,12 @@ const C = {
 
 // ---- one architecture × one program ---------------------------------------------------------
 
-// Warm-up before measuring (JIT of the servers, of tcpcopy and intercept): not counted.
-const WARM = [{ name: 'warmka', keepAlive: true, rate: 2000, seconds: 2 }, { name: 'warmclose', keepAlive: false, rate: 300, seconds: 1 }]
+// Warm-up before measuring, not counted: the points measure the steady state
+// of long-running processes. The JIT of the Node programs (servers, tcpcopy,
+// intercept) tiers the per-packet and per-session paths up over the first
+// ~10 k requests (perf shows V8's optimizing compiler busy for 3-4 s at
+// 1500 req/s); the C programs run the same warm-up, which costs them nothing.
+const WARM = [{ name: 'warmka', keepAlive: true, rate: 2000, seconds: 5 }, { name: 'warmclose', keepAlive: false, rate: 300, seconds: 3 }]
 
 async function benchArch (arch, prog, { baseline }) {
   checkStop()
