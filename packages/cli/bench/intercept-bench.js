@@ -300,7 +300,7 @@ async function benchOne (arch, program) {
  */
 function nativeBaseline () {
   const r = spawnSync(process.execPath, [join(repo, 'native-shim', 'bench', 'run.js')], {
-    encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, BENCH_MODES: 'drain' }
+    encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, BENCH_MODES: 'drain', BENCH_ONLY: 'nfqueue,packet' } // BENCH_ONLY=intercept (cli's selection) means nothing to it
   })
   if (r.status !== 0) return { error: `native-shim/bench/run.js failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` }
   const out = {}
@@ -318,6 +318,7 @@ function nativeBaseline () {
     out[section][key] = { pps: kilo(cols[cols.length - 6]), cpuPer1k: Number(cols[cols.length - 5]) / 1000 }
   }
   const head = r.stdout.split('\n')[0]
+  if (out.nfqueue === undefined && out.packet === undefined) return { error: `native-shim/bench/run.js printed no table this bench can read (first line: ${head})` }
   return { ...out, head }
 }
 
