@@ -12,9 +12,12 @@
 // 64-bit words of the key, each split into two 32-bit halves:
 //   NH = sum over words w of ((w.lo + Ka) mod 2^32) * ((w.hi + Kb) mod 2^32)   (mod 2^64)
 // For two different keys chosen without knowing the K's, the 64-bit sums are
-// equal with probability at most 2^-32, whatever the keys. A 64-bit mixer
-// (a bijection) then spreads the sum before it is cut to 32 bits. Keys with
-// equal hashes are still told apart by the full compare.
+// equal with probability at most 2^-32, whatever the keys. An xor-shift (a
+// bijection that folds the high bits into the low ones) and a multiply-shift
+// by a seeded odd 64-bit multiplier (Dietzfelbinger et al. 1997: distinct
+// inputs meet with probability at most 2^-31) cut the sum to 32 bits, so
+// two keys share a hash with probability below 2^-30. Keys with equal
+// hashes are still told apart by the full compare.
 
 let k0: u64 = 0
 let k1: u64 = 0
@@ -29,6 +32,8 @@ let k9: u64 = 0
 /** NH of the two target-address words when they are zero (DNAT mode). */
 let noTarget: u64 = 0
 let sm: u64 = 0
+/** The odd multiplier of the final multiply-shift. */
+let kmul: u64 = 1
 
 /** splitmix64: the next 32 bits of key material from the seed. */
 function nextKey (): u64 {
@@ -45,6 +50,7 @@ export function keySeed (seedLo: u32, seedHi: u32): void {
   k0 = nextKey(); k1 = nextKey(); k2 = nextKey(); k3 = nextKey(); k4 = nextKey()
   k5 = nextKey(); k6 = nextKey(); k7 = nextKey(); k8 = nextKey(); k9 = nextKey()
   noTarget = nh(0, k4, k5) + nh(0, k6, k7)
+  kmul = (nextKey() << 32 | nextKey()) | 1
 }
 
 @inline function nh (w: u64, ka: u64, kb: u64): u64 {
@@ -57,12 +63,7 @@ export function keySeed (seedLo: u32, seedHi: u32): void {
 }
 
 @inline function finish (h: u64): u32 {
-  h ^= h >> 33
-  h *= 0xff51afd7ed558ccd
-  h ^= h >> 33
-  h *= 0xc4ceb9fe1a85ec53
-  h ^= h >> 33
-  return <u32>h
+  return <u32>(((h ^ (h >> 29)) * kmul) >> 32)
 }
 
 /** Seeded hash of the 37 compared key bytes. */
