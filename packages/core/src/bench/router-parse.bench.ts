@@ -18,7 +18,7 @@
 // both hold the routes in insertion order; lookups are timed separately over
 // the full tables, in insertion order and in one shuffled order (responses
 // come back for whichever sessions the target answers). The targets are
-// judged on each row.
+// judged on each row. The contenders' rounds are interleaved (rates()).
 import * as L from '@tcpcopy/wasm'
 import { LinkType, TcpFlag } from '@tcpcopy/wasm'
 import { createCore, type Core } from '../core.js'
@@ -27,23 +27,28 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 1)
 const MAX_ROUNDS = 100_000
 
 /**
- * Runs fn (which does `ops` operations) in rounds for ~SECONDS and returns the
- * median rate of the rounds in ops per second (robust to other load).
- * `before`, when given, runs before each round and is not timed.
+ * Runs each contender's fn (which does `ops` operations) in rounds, the
+ * rounds interleaved (A, B, C, A, B, C, ...) for ~SECONDS per contender, and
+ * returns each one's median rate in ops per second, in order. Interleaving
+ * makes a change in the machine's load (other tenants of a VM) hit all
+ * contenders alike, not only the one measured at that moment; the median
+ * keeps a stalled round from counting. `before`, when given, runs before
+ * each of its contender's rounds and is not timed.
  */
-function rate (ops: number, fn: () => void, before?: () => void): number {
-  for (let i = 0; i < 3; i++) { before?.(); fn() } // warm-up
-  const rates: number[] = []
+function rates (ops: number, runs: Array<{ fn: () => void, before?: () => void }>): number[] {
+  for (const r of runs) for (let i = 0; i < 3; i++) { r.before?.(); r.fn() } // warm-up
+  const all: number[][] = runs.map(() => [])
   const start = performance.now()
-  while ((performance.now() - start) / 1000 < SECONDS && rates.length < MAX_ROUNDS) {
-    before?.()
-    const t0 = performance.now()
-    fn()
-    const dt = (performance.now() - t0) / 1000
-    rates.push(ops / Math.max(dt, 1e-9))
+  while ((performance.now() - start) / 1000 < SECONDS * runs.length && all[0]!.length < MAX_ROUNDS) {
+    runs.forEach((r, i) => {
+      r.before?.()
+      const t0 = performance.now()
+      r.fn()
+      const dt = (performance.now() - t0) / 1000
+      all[i]!.push(ops / Math.max(dt, 1e-9))
+    })
   }
-  rates.sort((a, b) => a - b)
-  return rates[rates.length >> 1]!
+  return all.map((xs) => xs.sort((a, b) => a - b)[xs.length >> 1]!)
 }
 
 // Deterministic pseudo-random numbers (xorshift32).
@@ -241,34 +246,40 @@ function benchRouter (core: Core, N: number): void {
     if (st !== 0) throw new Error(`router bench: coreInit returned ${st}`)
     u8.set(keyBytes, keysOff) // coreInit zeroes the fixed regions, FRAMES included
   }
-  const addWasm = rate(N, () => {
-    for (let i = 0; i < N; i++) {
-      u8.copyWithin(L.KEY_OFF, keysOff + i * 40, keysOff + i * 40 + 40)
-      x.routerAdd(i & (CONNS - 1), 1)
-    }
-  }, emptyWasm)
   const lean = new BaselineRouter(N)
-  const addLean = rate(N, () => {
-    for (let i = 0; i < N; i++) lean.add(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), i & (CONNS - 1))
-  }, () => lean.clear())
   const base = new SameWorkRouter(N)
-  const addBase = rate(N, () => {
-    for (let i = 0; i < N; i++) base.add(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), i & (CONNS - 1), 1)
-  }, () => base.clear())
+  const [addWasm, addLean, addBase] = rates(N, [
+    {
+      fn: () => {
+        for (let i = 0; i < N; i++) {
+          u8.copyWithin(L.KEY_OFF, keysOff + i * 40, keysOff + i * 40 + 40)
+          x.routerAdd(i & (CONNS - 1), 1)
+        }
+      },
+      before: emptyWasm
+    },
+    {
+      fn: () => { for (let i = 0; i < N; i++) lean.add(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), i & (CONNS - 1)) },
+      before: () => { lean.clear() }
+    },
+    {
+      fn: () => { for (let i = 0; i < N; i++) base.add(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), i & (CONNS - 1), 1) },
+      before: () => { base.clear() }
+    }
+  ]) as [number, number, number]
   if (core.counter(L.Counter.Routes) !== N) throw new Error(`router bench: ${core.counter(L.Counter.Routes)} routes after the adds, not ${N}`)
   line(`router insert, ${N / 1000}k routes`, addWasm, addBase, '', addLean)
 
   // lookup: the batch API against the baseline's loop, over the full tables
   const outOff = L.OUT_OFF
-  const lookupWasm = rate(N, () => { x.routerLookupBatch(keysOff, N, outOff, 2) })
   const hits = new Int32Array(N)
   const leanHits = new Int32Array(N)
-  const lookupLean = rate(N, () => {
-    for (let i = 0; i < N; i++) leanHits[i] = lean.get(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40))
-  })
-  const lookupBase = rate(N, () => {
-    for (let i = 0; i < N; i++) hits[i] = base.get(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), 2)
-  })
+  const lookups = (now: number): number[] => rates(N, [
+    { fn: () => { x.routerLookupBatch(keysOff, N, outOff, now) } },
+    { fn: () => { for (let i = 0; i < N; i++) leanHits[i] = lean.get(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40)) } },
+    { fn: () => { for (let i = 0; i < N; i++) hits[i] = base.get(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), now) } }
+  ])
+  const [lookupWasm, lookupLean, lookupBase] = lookups(2) as [number, number, number]
   // the three must agree
   for (let i = 0; i < N; i++) {
     if (mem.getInt32(outOff + i * 4, true) !== hits[i] || hits[i] !== (i & (CONNS - 1)) || leanHits[i] !== hits[i]) throw new Error(`router bench: wasm and baselines disagree at key ${i}`)
@@ -289,13 +300,7 @@ function benchRouter (core: Core, N: number): void {
     writeKey(mem, keysOff + i * 40, flows[k]!)
     writeKey(keyView, i * 40, flows[k]!)
   })
-  const shufWasm = rate(N, () => { x.routerLookupBatch(keysOff, N, outOff, 3) })
-  const shufLean = rate(N, () => {
-    for (let i = 0; i < N; i++) leanHits[i] = lean.get(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40))
-  })
-  const shufBase = rate(N, () => {
-    for (let i = 0; i < N; i++) hits[i] = base.get(clientHalf(keyView, i * 40), targetHalf(keyView, i * 40), 3)
-  })
+  const [shufWasm, shufLean, shufBase] = lookups(3) as [number, number, number]
   for (let i = 0; i < N; i++) {
     const want = order[i]! & (CONNS - 1)
     if (mem.getInt32(outOff + i * 4, true) !== want || hits[i] !== want || leanHits[i] !== want) throw new Error(`router bench: wasm and baselines disagree at shuffled key ${i}`)
@@ -401,8 +406,6 @@ function benchClassify (core: Core): void {
   core.processFrames(frames, LinkType.Ethernet, now)
   core.exports.outReset()
   const x = core.exports
-  const wasm = rate(N, () => { x.batchProcess(N, LinkType.Ethernet, now); x.outReset() })
-  const before = core.counters()
 
   // Baseline: the same frame bytes at the same offsets, the same descriptors.
   const buf = core.bytes.slice(0, L.FRAMES_OFF + L.FRAMES_SIZE)
@@ -411,7 +414,11 @@ function benchClassify (core: Core): void {
   const verdicts = new Uint8Array(N)
   const out = new Uint8Array(N * 64)
   const passSet = new Set(pass)
-  const base = rate(N, () => { baselineClassify(buf, dv, descs, passSet, routes, verdicts, out) })
+  const [wasm, base] = rates(N, [
+    { fn: () => { x.batchProcess(N, LinkType.Ethernet, now); x.outReset() } },
+    { fn: () => { baselineClassify(buf, dv, descs, passSet, routes, verdicts, out) } }
+  ]) as [number, number]
+  const before = core.counters()
   const wasmVerdicts = core.bytes.subarray(L.VERDICT_OFF, L.VERDICT_OFF + N)
   for (let i = 0; i < N; i++) {
     if (verdicts[i] !== wasmVerdicts[i]) throw new Error(`classify bench: wasm and baseline verdicts disagree at frame ${i}`)
