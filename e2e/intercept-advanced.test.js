@@ -17,26 +17,12 @@ import { Testbed, ADDR, POOL } from './lib/testbed.js'
 import { readHttpLog, startHttpServer } from './lib/http-server.js'
 import { acceptAll } from './lib/bpf.js'
 import { bytes, hex, ipFields, tcpSegment, tcpSyn } from './lib/packets.js'
-import { InterceptProc, TCPCOPY_PEER, collectRecords, parseFrames, recordFields, sleep, waitFor } from './lib/intercept.js'
+import { InterceptProc, TCPCOPY_PEER, collectRecords, expectRouteExpiry, noise, parseFrames, recordFields, sleep, waitFor } from './lib/intercept.js'
 
 const CTRL = 36524
 const APP = 8080
 const SYN_SEQ = 0x0a0b0c0d
 
-/** Deterministic "random" bytes (mulberry32), so a failure can be replayed. */
-function noise (n, seed) {
-  const out = new Uint8Array(n)
-  let a = seed >>> 0
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff
-  }
-  out[0] |= 1 // never a hello's zero client address
-  return out
-}
 
 /** The shared mappings of packet-socket memory in a process (a PACKET_RX_RING shows as "socket:[inode]"), with their sizes. */
 function socketMappings (pid) {
@@ -285,21 +271,8 @@ describe('intercept in the advanced architecture (capture on ast, namespaces cli
       const conn = await connect(6, PORT)
       await addRoute(conn, client, 40080)
       await sleep(50)
-      // a response from tgt:8080 that is neither SYN nor RST (those would wait in the delay table), routed via ast
-      const ackFromTgt = (seq) => hex(tcpSegment({ src: ADDR.tgt, dst: client, sport: APP, dport: 40080, seq, ack: 1, flags: 0x10 }))
-      await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ackFromTgt(5000), dst: client }] })
-      const first = await collectRecords(peer, conn, 64, { until: (rs) => rs.length > 0, ms: 2000 })
-      expect(first.records.map((r) => [r.dport, r.flags, r.seq]), 'delivered while the route is fresh').to.deep.equal([[40080, 0x10, 5000]])
-      const before = await short.stats()
-      await sleep(2500)
-      await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ackFromTgt(6000), dst: client }] })
-      const late = await collectRecords(peer, conn, 64, { ms: 500 })
-      expect(late.records, 'not delivered after the route expired').to.deep.equal([])
-      const after = await short.stats()
-      expect(after.unroutable - before.unroutable, 'counted unroutable').to.equal(1)
-      expect(after.expiries - before.expiries, 'the router expired it').to.be.at.least(1)
-      expect(after.routes, 'no route left').to.equal(0)
-      expect(after.forwarded).to.equal(before.forwarded)
+      // the responses are routed via ast
+      await expectRouteExpiry({ peer, conn, ic: short, tgt, tgtRaw, target: ADDR.tgt, sport: APP, client, dport: 40080 })
     })
   })
 })

@@ -17,7 +17,7 @@ import { readHttpLog, startHttpServer } from './lib/http-server.js'
 import { acceptAll } from './lib/bpf.js'
 import { bytes, hex, ipFields, tcpSegment, tcpSyn } from './lib/packets.js'
 import {
-  FLOOD_AGENT, InterceptProc, TCPCOPY_PEER, collectRecords, errorLines, killFromPidfile, nfqueueLines, parseFrames, readText, recordFields, runIntercept, sleep, waitFor
+  FLOOD_AGENT, InterceptProc, TCPCOPY_PEER, collectRecords, errorLines, expectRouteExpiry, killFromPidfile, nfqueueLines, noise, parseFrames, readText, recordFields, runIntercept, sleep, waitFor
 } from './lib/intercept.js'
 
 const CTRL = 36524
@@ -26,20 +26,6 @@ const SYN_SEQ = 0x01020304
 const SYN_ACK = 0x12
 const RULE = ['OUTPUT', '-p', 'tcp', '--sport', String(APP), '-j', 'NFQUEUE', '--queue-num', '0']
 
-/** Deterministic "random" bytes (mulberry32), so a failure can be replayed. */
-function noise (n, seed) {
-  const out = new Uint8Array(n)
-  let a = seed >>> 0
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff
-  }
-  out[0] |= 1 // never a hello's zero client address
-  return out
-}
 
 describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces cli/onl/tgt on a bridge)', function () {
   this.timeout(30_000)
@@ -273,21 +259,7 @@ describe('intercept in the traditional architecture (NFQUEUE in tgt, namespaces 
       const conn = (await peer.request('connect', { host: ADDR.tgt, port: CTRL, version: 6 })).conn
       await addRoute(conn, 40011, client)
       await sleep(50)
-      // A response from tgt:8080 that is neither SYN nor RST (those would wait in the delay table).
-      const ack = (seq) => hex(tcpSegment({ src: ADDR.tgt, dst: client, sport: APP, dport: 40011, seq, ack: 1, flags: 0x10 }))
-      await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ack(5000), dst: client }] })
-      const first = await collectRecords(peer, conn, 64, { until: (rs) => rs.length > 0, ms: 2000 })
-      expect(first.records.map((r) => [r.dport, r.flags, r.seq]), 'delivered while the route is fresh').to.deep.equal([[40011, 0x10, 5000]])
-      const before = await ic.stats()
-      await sleep(2500)
-      await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ack(6000), dst: client }] })
-      const late = await collectRecords(peer, conn, 64, { ms: 500 })
-      expect(late.records, 'not delivered after the route expired').to.deep.equal([])
-      const after = await ic.stats()
-      expect(after.unroutable - before.unroutable, 'counted unroutable').to.equal(1)
-      expect(after.expiries - before.expiries, 'the router expired it').to.be.at.least(1)
-      expect(after.routes, 'no route left').to.equal(0)
-      expect(after.forwarded).to.equal(before.forwarded)
+      await expectRouteExpiry({ peer, conn, ic, tgt, tgtRaw, target: ADDR.tgt, sport: APP, client, dport: 40011 })
     })
   })
 

@@ -5,6 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { expect } from 'chai'
+import { hex, tcpSegment } from './packets.js'
 
 export const INTERCEPT_BIN = fileURLToPath(new URL('../../packages/cli/bin/intercept.js', import.meta.url))
 /** The scripted tcpcopy peer agent (start it with `ns.agent(TCPCOPY_PEER)`). */
@@ -246,4 +248,44 @@ export async function collectRecords (peer, conn, recordSize, { until = () => fa
     closed = got.closed
   }
   return { ...parsed(), raw, closed }
+}
+
+/** Deterministic "random" bytes (mulberry32), so a failure can be replayed. */
+export function noise (n, seed) {
+  const out = new Uint8Array(n)
+  let a = seed >>> 0
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff
+  }
+  out[0] |= 1 // never a hello's zero client address
+  return out
+}
+
+/**
+ * The -t 1 scenario of both architectures, for a route to client:dport that
+ * peer connection `conn` registered on intercept `ic`: a response from
+ * target:sport (a pure ACK: a SYN or RST would wait in the delay table),
+ * sent by `tgt`'s raw IPv4 sender `tgtRaw`, is delivered while the route is
+ * fresh; after 2.5 s unused the route is gone, and the next response is
+ * counted unroutable and not delivered.
+ */
+export async function expectRouteExpiry ({ peer, conn, ic, tgt, tgtRaw, target, sport, client, dport }) {
+  const ack = (seq) => hex(tcpSegment({ src: target, dst: client, sport, dport, seq, ack: 1, flags: 0x10 }))
+  await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ack(5000), dst: client }] })
+  const first = await collectRecords(peer, conn, 64, { until: (rs) => rs.length > 0, ms: 2000 })
+  expect(first.records.map((r) => [r.dport, r.flags, r.seq]), 'delivered while the route is fresh').to.deep.equal([[dport, 0x10, 5000]])
+  const before = await ic.stats()
+  await sleep(2500)
+  await tgt.request('send', { handle: tgtRaw, datagrams: [{ hex: ack(6000), dst: client }] })
+  const late = await collectRecords(peer, conn, 64, { ms: 500 })
+  expect(late.records, 'not delivered after the route expired').to.deep.equal([])
+  const after = await ic.stats()
+  expect(after.unroutable - before.unroutable, 'counted unroutable').to.equal(1)
+  expect(after.expiries - before.expiries, 'the router expired it').to.be.at.least(1)
+  expect(after.routes, 'no route left').to.equal(0)
+  expect(after.forwarded).to.equal(before.forwarded)
 }
