@@ -54,6 +54,20 @@ describe('tcpcopy full loop: real clients, servers, tcpcopy and intercept (cli/o
       let startedAt
       /** Is a request in tgt's log from the address tcpcopy gives the copies? */
       const fromCopiedClient = (r) => arch === 'traditional' ? r.ip === ADDR.cli : r.ip.startsWith('10.88.0.')
+      /**
+       * Records a pcap in onl (no copy running) while `closeCount` requests without keep-alive
+       * (ids `${prefix}a-…`) and `keepCount` on one keep-alive connection (`${prefix}b-…`) go to onl.
+       */
+      const recordLoad = async (prefix, closeCount, keepCount, file) => {
+        const cap = await loop.capturePcap({ filter: `tcp port 80 and host ${ADDR.onl}`, ...(file === undefined ? {} : { file }) })
+        const a = await loop.curl({ prefix: `${prefix}a`, count: closeCount, parallel: 2 })
+        const b = await loop.curl({ prefix: `${prefix}b`, count: keepCount, keepAlive: true })
+        await sleep(300)
+        const recorded = await cap.stop()
+        expect(a.byServer).to.deep.equal({ onl: closeCount, tgt: 0, other: 0 })
+        expect(b.byServer).to.deep.equal({ onl: keepCount, tgt: 0, other: 0 })
+        return recorded
+      }
 
       before(async function () {
         this.timeout(40_000)
@@ -217,13 +231,7 @@ describe('tcpcopy full loop: real clients, servers, tcpcopy and intercept (cli/o
         expect(stopped.code, 'live tcpcopy exits 0 on SIGTERM').to.equal(0)
 
         const prefix = `${arch}-off`
-        const cap = await loop.capturePcap({ filter: `tcp port 80 and host ${ADDR.onl}` })
-        const a = await loop.curl({ prefix: `${prefix}a`, count: 150, parallel: 2 })
-        const b = await loop.curl({ prefix: `${prefix}b`, count: 50, keepAlive: true })
-        await sleep(300)
-        const recorded = await cap.stop()
-        expect(a.byServer).to.deep.equal({ onl: 150, tgt: 0, other: 0 })
-        expect(b.byServer).to.deep.equal({ onl: 50, tgt: 0, other: 0 })
+        const recorded = await recordLoad(prefix, 150, 50)
         const before = loop.compareHttp(prefix)
         expect(before.onl, 'onl got the 200 requests').to.equal(200)
         expect(before.tgt, 'nothing was copied live (tcpcopy was stopped)').to.equal(0)
@@ -250,13 +258,7 @@ describe('tcpcopy full loop: real clients, servers, tcpcopy and intercept (cli/o
 
       it('6b. offline pcapng: a recording converted to pcapng (the pcap package\'s writer), replayed with tcpcopy -i file.pcapng: tgt gets the recorded requests and tcpcopy exits 0', async () => {
         const prefix = `${arch}-ng`
-        const cap = await loop.capturePcap({ filter: `tcp port 80 and host ${ADDR.onl}`, file: loop.path('capture-ng.pcap') })
-        const a = await loop.curl({ prefix: `${prefix}a`, count: 60, parallel: 2 })
-        const b = await loop.curl({ prefix: `${prefix}b`, count: 20, keepAlive: true })
-        await sleep(300)
-        const recorded = await cap.stop()
-        expect(a.byServer).to.deep.equal({ onl: 60, tgt: 0, other: 0 })
-        expect(b.byServer).to.deep.equal({ onl: 20, tgt: 0, other: 0 })
+        const recorded = await recordLoad(prefix, 60, 20, loop.path('capture-ng.pcap'))
         expect(loop.compareHttp(prefix).tgt, 'nothing was copied live').to.equal(0)
 
         // classic pcap -> pcapng (ns timestamps, if_tsresol 9)
