@@ -103,12 +103,7 @@ class StartupEcho implements Logger {
 export async function runInterceptCli (argv: string[], overrides: Partial<InterceptCliDeps> = {}): Promise<number> {
   const deps: InterceptCliDeps = { ...DEFAULTS, ...overrides }
   // 0. signal handlers before anything else (see ProgramSignals)
-  const signals = ProgramSignals.install(deps, 'intercept')
-  try {
-    return await run(argv, deps, signals)
-  } finally {
-    signals.dispose()
-  }
+  return await ProgramSignals.run(deps, 'intercept', async (signals) => await run(argv, deps, signals))
 }
 
 async function run (argv: string[], deps: InterceptCliDeps, signals: ProgramSignals): Promise<number> {

@@ -186,6 +186,21 @@ export class ProgramSignals {
     return s
   }
 
+  /**
+   * A program's whole run: installs the handlers before anything else (so a
+   * signal during start-up is handled), runs `body`, and disposes of them
+   * however it ends. Resolves with body's exit code.
+   */
+  static async run (io: Pick<ProgramIo, 'signals' | 'stderr' | 'exit'>, name: string,
+    body: (signals: ProgramSignals) => Promise<number>): Promise<number> {
+    const signals = ProgramSignals.install(io, name)
+    try {
+      return await body(signals)
+    } finally {
+      signals.dispose()
+    }
+  }
+
   /** The handlers installed on `io.signals`, if any. */
   static of (io: Pick<ProgramIo, 'signals'>): ProgramSignals | undefined {
     const s = installed.get(io.signals)

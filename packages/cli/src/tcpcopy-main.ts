@@ -68,12 +68,7 @@ function captureText (config: TcpcopyConfig): string {
 export async function runTcpcopyCli (argv: string[], overrides: Partial<TcpcopyCliDeps> = {}): Promise<number> {
   const deps: TcpcopyCliDeps = { ...DEFAULTS, ...overrides }
   // 0. signal handlers before anything else (see ProgramSignals)
-  const signals = ProgramSignals.install(deps, 'tcpcopy')
-  try {
-    return await run(argv, deps, signals)
-  } finally {
-    signals.dispose()
-  }
+  return await ProgramSignals.run(deps, 'tcpcopy', async (signals) => await run(argv, deps, signals))
 }
 
 async function run (argv: string[], deps: TcpcopyCliDeps, signals: ProgramSignals): Promise<number> {
