@@ -24,7 +24,7 @@ export function coreInit (routerBuckets: u32, maxRoutes: u32, routeTimeoutMs: u3
   initialised = false
   if (__heap_base > <usize>REGION_BASE) return Status.LayoutOverlap
   if (routerBuckets == 0 || maxRoutes == 0 || delayBuckets == 0 || delayPerKey == 0 || delayTotal == 0) return Status.BadArgument
-  if (routerBuckets > 0x1000000 || maxRoutes > 0x1000000 || delayBuckets > 0x1000000 || delayTotal > 0x1000000) return Status.BadArgument
+  if (routerBuckets > 0x2000000 || maxRoutes > 0x1000000 || delayBuckets > 0x1000000 || delayTotal > 0x1000000) return Status.BadArgument
   const rBytes = routerBytes(routerBuckets, maxRoutes)
   const dBytes = delayBytes(delayBuckets, delayTotal)
   const total = <u64>rBytes + <u64>dBytes

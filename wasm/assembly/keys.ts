@@ -18,6 +18,13 @@
 // inputs meet with probability at most 2^-31) cut the sum to 32 bits, so
 // two keys share a hash with probability below 2^-30. Keys with equal
 // hashes are still told apart by the full compare.
+//
+// IPv4 keys (family 4) hold IPv4-mapped addresses (::ffff:a.b.c.d), whose
+// words 0 and 2 are zero: for them those two terms are a constant, taken
+// from the seed once instead of multiplied out per key. The hash of such a
+// key is the same number either way; a family-4 key with other bytes there
+// (no packet or CLIENT_ADD makes one) only loses those bytes from its hash,
+// and the full compare still tells it apart.
 
 let k0: u64 = 0
 let k1: u64 = 0
@@ -31,6 +38,10 @@ let k8: u64 = 0
 let k9: u64 = 0
 /** NH of the two target-address words when they are zero (DNAT mode). */
 let noTarget: u64 = 0
+/** NH of word 0 when it is zero (an IPv4-mapped client address). */
+let v4Word0: u64 = 0
+/** NH of words 0 and 2 when they are zero (an IPv4-mapped address pair). */
+let v4Words02: u64 = 0
 let sm: u64 = 0
 /** The odd multiplier of the final multiply-shift. */
 let kmul: u64 = 1
@@ -50,6 +61,8 @@ export function keySeed (seedLo: u32, seedHi: u32): void {
   k0 = nextKey(); k1 = nextKey(); k2 = nextKey(); k3 = nextKey(); k4 = nextKey()
   k5 = nextKey(); k6 = nextKey(); k7 = nextKey(); k8 = nextKey(); k9 = nextKey()
   noTarget = nh(0, k4, k5) + nh(0, k6, k7)
+  v4Word0 = nh(0, k0, k1)
+  v4Words02 = v4Word0 + nh(0, k4, k5)
   kmul = (nextKey() << 32 | nextKey()) | 1
 }
 
@@ -66,10 +79,15 @@ export function keySeed (seedLo: u32, seedHi: u32): void {
   return <u32>(((h ^ (h >> 29)) * kmul) >> 32)
 }
 
+/** True for a family-4 key (its addresses IPv4-mapped: words 0 and 2 zero). */
+@inline function isV4 (k: usize): bool {
+  return load<u8>(k, 36) == 4
+}
+
 /** Seeded hash of the 37 compared key bytes. */
 @inline export function keyHash (k: usize): u32 {
-  return finish(nh(load<u64>(k, 0), k0, k1) + nh(load<u64>(k, 8), k2, k3) +
-    nh(load<u64>(k, 16), k4, k5) + nh(load<u64>(k, 24), k6, k7) + nh(portsWord(k), k8, k9))
+  const h = nh(load<u64>(k, 8), k2, k3) + nh(load<u64>(k, 24), k6, k7) + nh(portsWord(k), k8, k9)
+  return finish(h + (isV4(k) ? v4Words02 : nh(load<u64>(k, 0), k0, k1) + nh(load<u64>(k, 16), k4, k5)))
 }
 
 /**
@@ -78,7 +96,8 @@ export function keySeed (seedLo: u32, seedHi: u32): void {
  * the key.
  */
 @inline export function keyHashNoTarget (k: usize): u32 {
-  return finish(nh(load<u64>(k, 0), k0, k1) + nh(load<u64>(k, 8), k2, k3) + noTarget + nh(portsWord(k), k8, k9))
+  const h = nh(load<u64>(k, 8), k2, k3) + noTarget + nh(portsWord(k), k8, k9)
+  return finish(h + (isV4(k) ? v4Word0 : nh(load<u64>(k, 0), k0, k1)))
 }
 
 /** Bytes 32..36 (ports and family) of a u64 loaded at offset 32. */

@@ -328,50 +328,64 @@ export function routerExpire (now: u32): i32 {
   return n
 }
 
+/** Keys per group of a batch lookup (lookupMany). */
+const GROUP: usize = 32
+/** Per group: each key's hash, then its candidate entry (see lookupMany). */
+const groupHash = memory.data(<i32>(GROUP << 2))
+const groupCand = memory.data(<i32>(GROUP << 2))
+
+/**
+ * The batch lookup, a group of keys at a time. The first passes over a group
+ * only read: every key's hash and bucket head, then the first entry of each
+ * chain, then the second entry where the first does not have the key's
+ * hash; the loads of one pass do not depend on each other, so their cache
+ * misses overlap instead of following one another. They leave each key a
+ * candidate: the first of those two entries with its hash (0: none, or the
+ * chain goes on). The last pass then does the lookups one by one, with the
+ * same effects, in the same order, as routerLookupKey would: a candidate
+ * holding the key is the entry (the entries before it in the chain have
+ * other hashes); otherwise, and for every key after a removal in the group
+ * (which may have changed later chains), the chain is searched again.
+ */
 @inline function lookupMany (keysOff: usize, n: usize, outOff: usize, now: u32, dn: bool): u32 {
   let hits: u32 = 0
-  let h = hashOf(keysOff, dn)
-  let e = <usize>load<u32>(bucketOf(h))
-  let eh: u32 = e != 0 ? load<u32>(e, E_HASH) : 0
-  for (let i: usize = 0; i < n; i++) {
-    const k = keysOff + i * <usize>KEY_SIZE
-    // Start on the next key early: its bucket head and first entry are
-    // loaded while this one finishes (the misses overlap). A removal below
-    // may change that chain, so it is read again then.
-    let h2: u32 = 0
-    let e2: usize = 0
-    let eh2: u32 = 0
-    if (i + 1 < n) {
-      h2 = hashOf(k + <usize>KEY_SIZE, dn)
-      e2 = <usize>load<u32>(bucketOf(h2))
-      if (e2 != 0) eh2 = load<u32>(e2, E_HASH)
+  for (let g: usize = 0; g < n; g += GROUP) {
+    const m = n - g < GROUP ? n - g : GROUP
+    const k0 = keysOff + g * <usize>KEY_SIZE
+    for (let i: usize = 0; i < m; i++) {
+      const h = hashOf(k0 + i * <usize>KEY_SIZE, dn)
+      store<u32>(groupHash + (i << 2), h)
+      store<u32>(groupCand + (i << 2), load<u32>(bucketOf(h)))
     }
-    let conn: i32 = -1
-    while (e != 0) {
-      if (eh == h && (dn ? keyEqualsNoTarget(k, e) : keyEquals(k, e))) break
-      e = <usize>load<u32>(e, E_NEXT)
-      if (e != 0) eh = load<u32>(e, E_HASH)
-    }
-    if (e != 0) {
-      if (isStale(e, now)) {
-        removeEntry(e)
-        count(Counter.RouterExpiries)
-        gaugeSet(Counter.Routes, live)
-        // the next key's chain may have changed
-        if (i + 1 < n) {
-          e2 = <usize>load<u32>(bucketOf(h2))
-          if (e2 != 0) eh2 = load<u32>(e2, E_HASH)
-        }
-      } else {
-        touch(e, now)
-        conn = <i32>load<u16>(e, E_CONN)
-        hits++
+    for (let i: usize = 0; i < m; i++) {
+      const e = <usize>load<u32>(groupCand + (i << 2))
+      if (e != 0 && load<u32>(e, E_HASH) != load<u32>(groupHash + (i << 2))) {
+        const e2 = <usize>load<u32>(e, E_NEXT)
+        let cand: usize = 0
+        if (e2 != 0 && load<u32>(e2, E_HASH) == load<u32>(groupHash + (i << 2))) cand = e2
+        store<u32>(groupCand + (i << 2), <u32>cand)
       }
     }
-    store<i32>(outOff + (i << 2), conn)
-    h = h2
-    e = e2
-    eh = eh2
+    let removed = false
+    for (let i: usize = 0; i < m; i++) {
+      const k = k0 + i * <usize>KEY_SIZE
+      let e = <usize>load<u32>(groupCand + (i << 2))
+      if (removed || e == 0 || !(dn ? keyEqualsNoTarget(k, e) : keyEquals(k, e))) e = find(k, load<u32>(groupHash + (i << 2)), dn)
+      let conn: i32 = -1
+      if (e != 0) {
+        if (isStale(e, now)) {
+          removeEntry(e)
+          removed = true
+          count(Counter.RouterExpiries)
+          gaugeSet(Counter.Routes, live)
+        } else {
+          touch(e, now)
+          conn = <i32>load<u16>(e, E_CONN)
+          hits++
+        }
+      }
+      store<i32>(outOff + ((g + i) << 2), conn)
+    }
   }
   return hits
 }

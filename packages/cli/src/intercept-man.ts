@@ -33,7 +33,7 @@ export const interceptManPage: ManPage = {
     'drops them because IP forwarding is off; intercept captures them at the link layer with a kernel ' +
     'filter compiled from -F, through an mmap\'ed TPACKET_V3 ring unless --no-capture-ring is given.',
     'A route from each copied client address and port to the tcpcopy connection that registered it is ' +
-    'kept in a hash table in the WebAssembly core: -s sets its bucket count, --max-routes caps its ' +
+    'kept in a hash table in the WebAssembly core: -s n gives it 2n buckets, --max-routes caps its ' +
     'entries (the least recently used is pushed out), and routes idle longer than -t seconds expire. ' +
     'Routes of a tcpcopy connection that closed are removed. Responses that arrive before their route ' +
     '(a SYN-ACK or RST that beats the CLIENT_ADD) wait up to 30 seconds and are delivered when it comes.'

@@ -36,7 +36,7 @@ export interface InterceptConfig {
   readonly port: number
   /** -P: written at start-up when set. */
   readonly pidfile: string | undefined
-  /** -s: delay-table buckets. */
+  /** -s: delay-table buckets; the router gets twice as many. */
   readonly hashSize: number
   /** -t: seconds a route may stay idle before it is removed. */
   readonly timeout: number
@@ -149,8 +149,8 @@ export const interceptOptions = defineTable<InterceptConfig>({
       default: 65536,
       parse: (t) => parseInteger(t, 1, 16777216),
       example: '65536',
-      help: 'buckets of the route table and of the delay table (responses waiting for their route)',
-      notes: 'The original 0.9 and 1.x used -s for the delay table only (their router had a fixed size); 0.6 sized both, as here.'
+      help: 'buckets of the delay table (responses waiting for their route); the route table gets twice as many',
+      notes: 'The original 0.9 and 1.x used -s for the delay table only (their router had a fixed size); 0.6 sized both, the router with twice as many buckets, as here.'
     },
     timeout: {
       short: 't',

@@ -16,8 +16,16 @@ export interface RouteKey {
   targetPort: number
 }
 
+/** Router buckets for a hash size (intercept -s n): 2n, as the 0.6 intercept's router had. */
+export function routerBuckets (hashSize: number): number {
+  return 2 * hashSize
+}
+
 export interface CoreOptions extends LoadOptions {
-  /** Buckets of the router and of the delay table (intercept -s). Default 65536. */
+  /**
+   * Buckets of the delay table (intercept -s); the router gets twice as
+   * many, as the 0.6 intercept's did (INTERCEPT.md §2). Default 65536.
+   */
   hashSize?: number
   /** Router entry cap; the least recently used entry is evicted beyond it. Default 1048576. */
   maxRoutes?: number
@@ -101,7 +109,7 @@ export class Core {
       }
     }
     const [seedLo, seedHi] = seedWords(raw.hashSeed)
-    const st = raw.exports.coreInit(o.hashSize, o.maxRoutes, o.routeTimeoutSec * 1000, o.dnat ? 1 : 0,
+    const st = raw.exports.coreInit(routerBuckets(o.hashSize), o.maxRoutes, o.routeTimeoutSec * 1000, o.dnat ? 1 : 0,
       o.hashSize, o.delayPerKey, o.delayTotal, o.delayExpireSec * 1000, seedLo, seedHi)
     if (st !== Status.Ok) throw toCoreError(st, 'coreInit')
     // The memory grew in coreInit and never grows again: the views stay valid.

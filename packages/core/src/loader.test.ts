@@ -74,6 +74,17 @@ describe('loader', () => {
     expect(view.length).to.equal(bytes)
   })
 
+  it('gives the router twice the -s buckets and the delay table -s (as the 0.6 intercept), and takes the largest -s', () => {
+    const arena = (hashSize: number): number => createCore({ hashSize, maxRoutes: 64, delayTotal: 64 }).exports.coreArenaBytes()
+    // n more -s buckets: 2n more router bucket words (rounded to 64 bytes) and n more delay bucket words (rounded to 8)
+    expect(arena(1024) - arena(512)).to.equal(2 * 512 * 4 + 512 * 4)
+    expect(arena(4096) - arena(1024)).to.equal(2 * 3072 * 4 + 3072 * 4)
+    expect(() => createCore({ hashSize: 0x1000000, maxRoutes: 16, delayTotal: 16 })).not.to.throw()
+    const raw = instantiateCoreSync()
+    expect(raw.exports.coreInit(0x2000000, 16, 0, 0, 16, 4, 16, 1000, 1, 2)).to.equal(Status.Ok)
+    expect(raw.exports.coreInit(0x2000001, 16, 0, 0, 16, 4, 16, 1000, 1, 2)).to.equal(Status.BadArgument)
+  })
+
   it('turns a bad core option into a ConfigError and a failed init into a CoreError', () => {
     expect(() => createCore({ hashSize: 0 })).to.throw().with.property('code', 'TC_ERR_CONFIG_CORE')
     // 16 Mi routes and 16 Mi delayed records need far more than the 2 GiB a core may grow to

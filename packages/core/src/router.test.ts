@@ -11,10 +11,15 @@ const D = keyV4('192.168.1.13', 40000, '10.0.0.2', 8080)
 /** Offset of the u32 that the collision pairs below vary, per 8-byte word of the key. */
 const WORD_FIELD = [4, 12, 20, 28, 32]
 
-/** The key A with the u32 at WORD_FIELD[w] set to v ^ 0x5a5a0000 (little-endian). */
+/**
+ * The key A with the u32 at WORD_FIELD[w] set to v ^ 0x5a5a0000
+ * (little-endian); for words 0 and 2, which are zero in every IPv4-mapped
+ * address (and which the hash of a family-4 key leaves out), a family-6 key.
+ */
 function variant (w: number, v: number): Uint8Array {
   const k = keyV4('192.168.1.10', 40000, '10.0.0.2', 8080)
   new DataView(k.buffer).setUint32(WORD_FIELD[w]!, (v ^ 0x5a5a0000) >>> 0, true)
+  if (w === 0 || w === 2) k[36] = 6
   return k
 }
 
@@ -23,7 +28,7 @@ function variant (w: number, v: number): Uint8Array {
  * equal under TEST_SEED (found offline by adding variants 0, 1, 2, ... and
  * reading the hashes the router stored until two were equal).
  */
-const COLLIDING: Array<[number, number]> = [[24668, 52245], [3873, 69823], [23127, 61682], [51076, 52432], [57271, 95268]]
+const COLLIDING: Array<[number, number]> = [[32280, 65956], [3873, 69823], [13853, 25705], [51076, 52432], [57271, 95268]]
 
 for (const [build, debug] of BUILDS) describe(`router (${build})`, () => {
   let core: TestCore
@@ -135,6 +140,21 @@ for (const [build, debug] of BUILDS) describe(`router (${build})`, () => {
         expect([core.lookup(x, 0), core.lookup(y, 0)]).to.deep.equal([-1, 2])
       })
     }
+
+    it('leaves words 0 and 2 out of a family-4 key\'s hash (zero in IPv4-mapped addresses) and still tells such keys apart', () => {
+      core.init({ buckets: 1 })
+      const k4 = (w: number, v: number): Uint8Array => { const k = variant(w, v); k[36] = 4; return k }
+      const keys = [A, k4(0, 1), k4(0, 2), k4(2, 1)]
+      keys.forEach((k, i) => core.add(k, i + 1, 0))
+      const routes = readRoutes(core)
+      expect(new Set(routes.map((e) => e.hash)).size).to.equal(1)
+      expect(keys.map((k) => core.lookup(k, 0))).to.deep.equal([1, 2, 3, 4])
+      // the same bytes as a family-6 key: every word is hashed
+      core.init({ buckets: 1 })
+      const six = [variant(0, 1), variant(0, 2), variant(2, 1), variant(2, 2)]
+      six.forEach((k, i) => core.add(k, i + 1, 0))
+      expect(new Set(readRoutes(core).map((e) => e.hash)).size).to.equal(4)
+    })
 
     it('hashes with the seed given to coreInit: a colliding pair under one seed is apart under another', () => {
       const [p, q] = COLLIDING[0]!
@@ -380,6 +400,42 @@ for (const [build, debug] of BUILDS) describe(`router (${build})`, () => {
       expect(core.counter(Counter.RouterEvictions)).to.equal(0)
       core.add(D, 4, 150) // B idle 100 ms: live, evicted
       expect(core.counter(Counter.RouterEvictions)).to.equal(1)
+    })
+
+    it('keeps exact LRU order, eviction and idle expiry over 4000 random adds and lookups, against a model', () => {
+      core.init({ buckets: 2, maxRoutes: 5, timeoutMs: 50 })
+      const keys = Array.from({ length: 9 }, (_, i) => keyV4(`192.168.7.${i + 1}`, 5000 + i, '10.0.0.2', 80))
+      const model: number[] = [] // key indexes, least recently used first
+      const conns = new Map<number, number>()
+      let seed = 7
+      const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return (seed >>> 8) % n }
+      let now = 0
+      let evictions = 0
+      for (let op = 0; op < 4000; op++) {
+        const k = rnd(keys.length)
+        const at = model.indexOf(k)
+        if (rnd(3) === 0) {
+          if (at >= 0) model.splice(at, 1)
+          else if (model.length === 5) { conns.delete(model.shift()!); evictions++ }
+          model.push(k)
+          conns.set(k, op & 1023)
+          expect(core.add(keys[k]!, op & 1023, now)).to.equal(Status.Ok)
+        } else {
+          if (at >= 0) { model.splice(at, 1); model.push(k) }
+          expect(core.lookup(keys[k]!, now), `op ${op}`).to.equal(at >= 0 ? conns.get(k) : -1)
+        }
+        if (op % 97 === 0) {
+          expect(readRoutes(core).map((e) => e.conn), `op ${op}`).to.deep.equal(model.map((i) => conns.get(i)))
+        }
+      }
+      expect(core.counter(Counter.RouterEvictions)).to.equal(evictions)
+      expect(evictions).to.be.greaterThan(100)
+      // idle expiry pops from the least recently used end: use the newest two, then sweep
+      const keep = model.slice(-2)
+      now += 40
+      for (const k of keep) core.lookup(keys[k]!, now)
+      expect(core.x.routerExpire(now + 20)).to.equal(3)
+      expect(readRoutes(core).map((e) => e.conn)).to.deep.equal(keep.map((i) => conns.get(i)))
     })
 
     it('holds a single route with a pool of one', () => {

@@ -23,7 +23,7 @@ export interface InterceptOptions {
   readonly passlist: readonly string[]
   /** --allow: networks that may open control connections; [] = everyone. */
   readonly allow: readonly AllowedNetwork[]
-  /** -s: buckets of the route table and the delay table. */
+  /** -s: buckets of the delay table; the route table gets twice as many. */
   readonly hashSize: number
   /** --max-routes: router entry cap (least recently used goes first). */
   readonly maxRoutes: number

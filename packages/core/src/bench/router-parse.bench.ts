@@ -21,7 +21,7 @@
 // judged on each row. The contenders' rounds are interleaved (rates()).
 import * as L from '@tcpcopy/wasm'
 import { LinkType, TcpFlag } from '@tcpcopy/wasm'
-import { createCore, type Core } from '../core.js'
+import { createCore, routerBuckets, type Core } from '../core.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1)
 const MAX_ROUNDS = 100_000
@@ -242,7 +242,7 @@ function benchRouter (core: Core, N: number): void {
   // the lookups below would measure that, not the router).
   const o = core.options
   const emptyWasm = (): void => {
-    const st = x.coreInit(o.hashSize, o.maxRoutes, 0, 0, o.hashSize, o.delayPerKey, o.delayTotal, o.delayExpireSec * 1000, 0x9e3779b9, 0x7f4a7c15)
+    const st = x.coreInit(routerBuckets(o.hashSize), o.maxRoutes, 0, 0, o.hashSize, o.delayPerKey, o.delayTotal, o.delayExpireSec * 1000, 0x9e3779b9, 0x7f4a7c15)
     if (st !== 0) throw new Error(`router bench: coreInit returned ${st}`)
     u8.set(keyBytes, keysOff) // coreInit zeroes the fixed regions, FRAMES included
   }
