@@ -52,6 +52,14 @@ const MAX_WSCALE = 14
 const STALE_RST_WINDOW = 16 * MIB
 /** Longest a client RST waits for the target to answer the requests sent before it. */
 export const RST_HOLD_MS = 2000
+/**
+ * How long the faked ACK of a one-segment response may wait, when the
+ * pacing timer has nothing else to do (rtt <= 1, nothing buffered):
+ * Linux's shortest delayed ACK (TCP_DELACK_MIN). The next captured packet
+ * usually goes out first and carries the acknowledgement; the faked ACK then
+ * is not sent at all.
+ */
+export const ACK_DELAY_MS = 40
 
 const STOP = 0
 const SENT = 1
@@ -1083,7 +1091,11 @@ class CopyEngine implements Copy {
     dv.setUint16(t + 2, s.target.targetPort)
     dv.setUint32(t + 4, seq)
     const f = p.flags
-    if ((f & FLAG_ACK) !== 0) dv.setUint32(t + 8, s.ack)
+    if ((f & FLAG_ACK) !== 0) {
+      dv.setUint32(t + 8, s.ack)
+      s.ackOwed = false
+      s.owedSegments = 0
+    }
     b[t + 13] = f
     if (s.fakedSyn) dv.setUint16(t + 14, 65535)
     if (p.tsOff >= 0) {
@@ -1157,6 +1169,10 @@ class CopyEngine implements Copy {
       dv.setUint32(t + 28, s.tsEcr)
     }
     this.#tx.commit(off, len, 20, s.target)
+    if ((flags & FLAG_ACK) !== 0 && ack === s.ack) {
+      s.ackOwed = false
+      s.owedSegments = 0
+    }
     this.#sent++
     if (syn) this.#synSent++
     if ((flags & FLAG_RST) !== 0) this.#rstSent++
@@ -1329,6 +1345,8 @@ class CopyEngine implements Copy {
       s.respDataAck = r.ack
       if (seqAfter(end, s.ack)) {
         s.ack = end
+        s.ackOwed = true
+        s.owedSegments++
       } else {
         // The target retransmitted: our ACK got lost. ACK at once.
         if (s.rtt > 1) s.rtt = Math.max(1, s.rtt >> 1)
@@ -1347,7 +1365,14 @@ class CopyEngine implements Copy {
         s.waiting = false
         resume = true
       }
-      this.#queue.armBefore(s.pacing, now + Math.max(1, s.rtt))
+      // The timer's only job is the ACK when the response looks complete
+      // (one segment, not full-sized) and the session neither waits for its
+      // end nor has anything to send: then the ACK may wait as a TCP
+      // receiver's delayed ACK does (which acknowledges at least every second
+      // segment at once, RFC 1122 §4.2.3.2). Otherwise it runs on rtt (§5.5).
+      const ackOnly = s.internalUsage && s.owedSegments < 2 && !s.lastRespFull && r.window !== 0 &&
+        !s.delayedSend && !s.windowFull && !s.q.hasNext
+      this.#queue.armBefore(s.pacing, now + (ackOnly ? ACK_DELAY_MS : Math.max(1, s.rtt)))
     } else if ((r.flags & FLAG_FIN) === 0 && s.clientFinSent && seqDiff(r.seq, s.ack) === 1 && !seqBefore(s.repAck, s.nxt)) {
       // After our FIN, a pure ACK one byte past what we saw is the target's FIN whose record was lost.
       // (T1 adopts any later seq of a pure ACK; that can acknowledge a lost FIN without noticing it, so
@@ -1540,7 +1565,13 @@ class CopyEngine implements Copy {
     }
     if (s.respNew) {
       s.respNew = false
-      this.#sendFakedAck(s)
+      if (s.ackOwed) this.#sendFakedAck(s)
+      // The response-end firing would only end a wait and send what is
+      // buffered: with no wait and nothing buffered it has nothing to do, so
+      // it is not armed (a session with rtt <= 1 ends its wait at the first
+      // response data, so this is the common case on a LAN). More response
+      // data arms the timer again; a captured packet is sent at once.
+      if (!s.waiting && !s.delayedSend && !s.q.hasNext) return
       const rtt = Math.max(1, s.rtt)
       const next = s.lastRespFull ? (this.#hasUnsentData(s) ? rtt / 2 : rtt) : rtt / 2
       this.#queue.arm(s.pacing, this.#clock() + Math.max(1, Math.floor(next)))

@@ -102,6 +102,10 @@ export class Session {
   greetAwaited = false
   /** Response data arrived since the pacing timer last fired. */
   respNew = false
+  /** Response data arrived that no packet sent since has acknowledged (its ack field is behind `ack`). */
+  ackOwed = false
+  /** Response segments with data since the last packet that acknowledged everything. */
+  owedSegments = 0
   lastRespFull = false
   delayedSend = false
   windowFull = false

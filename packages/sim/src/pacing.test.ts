@@ -1,5 +1,6 @@
 import { expect } from 'chai'
 import { createSimulation } from './simulation.js'
+import { ACK_DELAY_MS } from '@tcpcopy/copy'
 import { ACK, data, sentFor } from './test-helpers.js'
 
 describe('pacing (TCPCOPY.md §5.2, §5.5)', () => {
@@ -56,5 +57,47 @@ describe('pacing (TCPCOPY.md §5.2, §5.5)', () => {
     expect(acks.length).to.be.at.least(1)
     expect(acks.at(-1)!.ack).to.equal(end)
     expect(acks.at(-1)!.seq).to.equal(resp.at(-1)!.ack)
+  })
+
+  describe('rtt <= 1 (a LAN client): the faked ACK of a complete response waits like a delayed ACK', () => {
+    /** The copy's pure ACKs (window 65535) for a port. */
+    const fakedAcks = (sim: ReturnType<typeof createSimulation>, port: number): ReturnType<typeof sentFor> =>
+      sentFor(sim, port).filter((p) => p.flags === ACK && p.payload.length === 0 && p.window === 65535)
+
+    it('sends no faked ACK when the next request goes out first and carries the acknowledgement', () => {
+      const sim = createSimulation({ seed: 24 })
+      const c = sim.client({ requests: 3, rttMs: 1, thinkMs: 10, close: 'none' })
+      sim.run({ untilMs: 300 })
+      expect(sim.copy.sessions().find((s) => s.clientPort === c.port)?.rtt).to.be.at.most(1)
+      const reqs = data(sentFor(sim, c.port))
+      const resps = sim.responses.filter((r) => r.dport === c.port && r.payload.length > 0)
+      expect(reqs).to.have.length(3)
+      expect(resps).to.have.length(3)
+      for (let i = 1; i < 3; i++) {
+        expect(reqs[i]!.ack, `request ${i} acknowledges response ${i - 1}`).to.equal((resps[i - 1]!.seq + resps[i - 1]!.payload.length) >>> 0)
+      }
+      // the only faked ACK is the last response's, which no request followed; its timer
+      // started at the first response the copy had not acknowledged, at most ACK_DELAY_MS before
+      const acks = fakedAcks(sim, c.port)
+      const last = resps[2]!
+      expect(acks.map((a) => a.ack)).to.deep.equal([(last.seq + last.payload.length) >>> 0])
+      expect(acks[0]!.time - last.time).to.be.within(2, ACK_DELAY_MS)
+    })
+
+    it('acknowledges a response of several segments within about a millisecond, as a delayed ACK acknowledges every second segment', () => {
+      const sim = createSimulation({ seed: 25, target: { app: { responseBytes: 100000 } } })
+      const c = sim.client({ requests: 1, rttMs: 1, close: 'none', responseBytes: 100000 })
+      sim.run({ untilMs: 300 })
+      const resps = sim.responses.filter((r) => r.dport === c.port && r.payload.length > 0)
+      expect(resps.length).to.be.greaterThan(4)
+      const acks = fakedAcks(sim, c.port)
+      expect(acks.length).to.be.at.least(2)
+      // 100000 bytes fill the 65535-byte window: the target waits for the ACK to send the rest
+      expect(acks[0]!.time - resps[0]!.time).to.be.at.most(3)
+      expect(resps.at(-1)!.time - resps[0]!.time).to.be.lessThan(ACK_DELAY_MS)
+      const end = Math.max(...resps.map((r) => (r.seq + r.payload.length) >>> 0))
+      expect(acks.at(-1)!.ack).to.equal(end)
+      expect(sim.report().requests).to.include({ expected: 1, delivered: 1 })
+    })
   })
 })
