@@ -336,10 +336,11 @@ const groupCand = memory.data(<i32>(GROUP << 2))
 
 /**
  * The batch lookup, a group of keys at a time. The first passes over a group
- * only read: every key's hash and bucket head, then the first entry of each
- * chain, then the second entry where the first does not have the key's
- * hash; the loads of one pass do not depend on each other, so their cache
- * misses overlap instead of following one another. They leave each key a
+ * only read: every key's hash, then every bucket head, then the first entry
+ * of each chain and the second where the first does not have the key's
+ * hash; the loads of one pass do not depend on each other, and the passes
+ * are short (the hashing has one of its own), so their cache misses overlap
+ * instead of following one another. They leave each key a
  * candidate: the first of those two entries with its hash (0: none, or the
  * chain goes on). The last pass then does the lookups one by one, with the
  * same effects, in the same order, as routerLookupKey would: a candidate
@@ -352,11 +353,8 @@ const groupCand = memory.data(<i32>(GROUP << 2))
   for (let g: usize = 0; g < n; g += GROUP) {
     const m = n - g < GROUP ? n - g : GROUP
     const k0 = keysOff + g * <usize>KEY_SIZE
-    for (let i: usize = 0; i < m; i++) {
-      const h = hashOf(k0 + i * <usize>KEY_SIZE, dn)
-      store<u32>(groupHash + (i << 2), h)
-      store<u32>(groupCand + (i << 2), load<u32>(bucketOf(h)))
-    }
+    for (let i: usize = 0; i < m; i++) store<u32>(groupHash + (i << 2), hashOf(k0 + i * <usize>KEY_SIZE, dn))
+    for (let i: usize = 0; i < m; i++) store<u32>(groupCand + (i << 2), load<u32>(bucketOf(load<u32>(groupHash + (i << 2)))))
     for (let i: usize = 0; i < m; i++) {
       const e = <usize>load<u32>(groupCand + (i << 2))
       if (e != 0 && load<u32>(e, E_HASH) != load<u32>(groupHash + (i << 2))) {
