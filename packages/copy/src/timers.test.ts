@@ -98,16 +98,66 @@ describe('TimerQueue', () => {
     expect(turns).to.deep.equal([30])
   })
 
-  /** Host timers on `clock` that record the delays asked for. */
-  function recording (clock: FakeClock, lagMs?: number): { timers: CopyTimers, asked: number[] } {
+  /** Host timers on `clock` that record the delays asked for (and, with `refresh`, the refreshes). */
+  function recording (clock: FakeClock, lagMs?: number, refresh = false): { timers: CopyTimers, asked: number[], refreshed: number[], cleared: number[] } {
     const asked: number[] = []
+    const refreshed: number[] = []
+    const cleared: number[] = []
     const timers: CopyTimers = {
       setTimeout: (fn, ms) => { asked.push(ms); return clock.setTimeout(fn, ms) },
-      clearTimeout: (h) => { clock.clearTimeout(h) },
+      clearTimeout: (h) => { cleared.push(clock.now); clock.clearTimeout(h) },
+      ...(refresh ? { refresh: (h: unknown) => { refreshed.push(clock.now); clock.refresh(h) } } : {}),
       ...(lagMs === undefined ? {} : { lagMs })
     }
-    return { timers, asked }
+    return { timers, asked, refreshed, cleared }
   }
+
+  it('re-aims its host timer with refresh() when the next slot is as far ahead, and with a new timer when it is not', () => {
+    const clock = new FakeClock()
+    const { timers, asked, refreshed, cleared } = recording(clock, 1, true)
+    const fired: string[] = []
+    const q = new TimerQueue<string>(clock.clock, timers, (slot) => { fired.push(`${slot.owner}@${clock.now}`) }, () => {})
+    const a = new TimerSlot('a', 0)
+    const b = new TimerSlot('b', 0)
+    const c = new TimerSlot('c', 0)
+    q.arm(a, 1) // asks ceil(1) + 1 = 2 ms
+    q.arm(b, 2)
+    clock.now = 1
+    q.runDue() // a fires with an I/O turn; b is 1 ms ahead: the same 2 ms timer again
+    expect(fired).to.deep.equal(['a@1'])
+    expect(asked).to.deep.equal([2])
+    expect(refreshed).to.deep.equal([1])
+    expect(cleared).to.deep.equal([])
+    q.arm(c, 50)
+    clock.now = 2
+    q.runDue() // b fires; c is 48 ms ahead: another delay, so a new timer
+    expect(fired).to.deep.equal(['a@1', 'b@2'])
+    expect(asked).to.deep.equal([2, 49])
+    expect(cleared).to.deep.equal([2])
+    expect(clock.pending).to.equal(1)
+    clock.advance(100)
+    expect(fired).to.deep.equal(['a@1', 'b@2', 'c@51'])
+    expect(refreshed).to.deep.equal([1])
+  })
+
+  it('fires a slot on time through a refreshed host timer', () => {
+    const clock = new FakeClock()
+    const { timers, refreshed } = recording(clock, undefined, true)
+    const fired: string[] = []
+    const turns: number[] = []
+    const q = new TimerQueue<string>(clock.clock, timers, (slot) => { fired.push(`${slot.owner}@${clock.now}`) }, () => { turns.push(clock.now) })
+    q.arm(new TimerSlot('a', 0), 10)
+    q.arm(new TimerSlot('b', 0), 20)
+    clock.now = 10
+    q.runDue()
+    expect(refreshed).to.deep.equal([10])
+    clock.advance(9)
+    expect(fired).to.deep.equal(['a@10'])
+    clock.advance(1)
+    expect(fired).to.deep.equal(['a@10', 'b@20'])
+    expect(turns).to.deep.equal([20])
+    expect(clock.pending).to.equal(0)
+  })
 
   it('asks a host timer that may run early for whole milliseconds plus its lag, so it never runs before the slot is due', () => {
     const clock = new FakeClock()

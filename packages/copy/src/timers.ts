@@ -11,6 +11,14 @@ import { IndexedHeap } from './heap.js'
 export interface CopyTimers {
   setTimeout (fn: () => void, ms: number): unknown
   clearTimeout (handle: unknown): void
+  /**
+   * Restarts a pending host timer for the delay it was set with, counted
+   * from now (Node's Timeout.refresh()). Optional: when present, the queue
+   * re-aims its timer this way whenever the new delay equals the old one,
+   * which allocates nothing and keeps Node's timer list for that delay alive,
+   * instead of a clearTimeout and a setTimeout.
+   */
+  refresh? (handle: unknown): void
   /** Continues work on the next event-loop turn (default: setTimeout(fn, 0)). */
   setImmediate? (fn: () => void): unknown
   /**
@@ -32,6 +40,7 @@ export interface CopyTimers {
 export const defaultTimers: CopyTimers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => { clearTimeout(h as NodeJS.Timeout) },
+  refresh: (h) => { (h as NodeJS.Timeout).refresh() },
   setImmediate: (fn) => setImmediate(fn),
   lagMs: 1
 }
@@ -61,6 +70,8 @@ export class TimerQueue<T> {
   readonly #lag: number
   #handle: unknown = undefined
   #hostDue = Infinity
+  /** The delay the pending host timer was set with. */
+  #hostMs = -1
   #closed = false
   #runs = 0
   /** Inside #run: arms do not touch the host timer; the run sets it once when it ends. */
@@ -135,14 +146,26 @@ export class TimerQueue<T> {
     // Kept while it aims at the top; re-aimed when an earlier slot came, or
     // when runDue() fired what it aimed at.
     if (this.#handle !== undefined && this.#hostDue === top.heapDue) return
-    if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
     this.#hostDue = top.heapDue
     const wait = top.heapDue - this.#clock()
-    this.#handle = this.#timers.setTimeout(() => {
-      this.#handle = undefined
-      this.#hostDue = Infinity
-      this.#run(true)
-    }, wait <= 0 ? 0 : this.#lag > 0 ? Math.ceil(wait) + this.#lag : wait)
+    const ms = wait <= 0 ? 0 : this.#lag > 0 ? Math.ceil(wait) + this.#lag : wait
+    if (this.#handle !== undefined) {
+      // The usual case: runDue() fired what the timer aimed at and the next
+      // slot is as far ahead (a pacing slot a millisecond or two away).
+      if (ms === this.#hostMs && this.#timers.refresh !== undefined) {
+        this.#timers.refresh(this.#handle)
+        return
+      }
+      this.#timers.clearTimeout(this.#handle)
+    }
+    this.#hostMs = ms
+    this.#handle = this.#timers.setTimeout(this.#onHost, ms)
+  }
+
+  readonly #onHost = (): void => {
+    this.#handle = undefined
+    this.#hostDue = Infinity
+    this.#run(true)
   }
 
   /** Fires the due slots; `host`: called by the host timer (then afterRun follows). */

@@ -12,16 +12,24 @@ export { hex }
 export class FakeClock implements CopyTimers {
   now = 0
   #seq = 0
-  readonly #timers = new Map<number, { at: number, n: number, fn: () => void }>()
+  readonly #timers = new Map<number, { at: number, ms: number, n: number, fn: () => void }>()
   readonly clock = (): number => this.now
 
   setTimeout (fn: () => void, ms: number): unknown {
     const id = ++this.#seq
-    this.#timers.set(id, { at: this.now + Math.max(0, ms), n: id, fn })
+    this.#timers.set(id, { at: this.now + Math.max(0, ms), ms: Math.max(0, ms), n: id, fn })
     return id
   }
 
   clearTimeout (handle: unknown): void { this.#timers.delete(handle as number) }
+
+  /** As Node's Timeout.refresh(): a pending timer runs its delay again from now (and after the timers due at that time). */
+  refresh (handle: unknown): void {
+    const t = this.#timers.get(handle as number)
+    if (t === undefined) return
+    t.at = this.now + t.ms
+    t.n = ++this.#seq
+  }
 
   setImmediate (fn: () => void): unknown { return this.setTimeout(fn, 0) }
 
@@ -31,7 +39,7 @@ export class FakeClock implements CopyTimers {
   advance (ms: number): void {
     const end = this.now + ms
     for (let guard = 0; guard < 1e6; guard++) {
-      let first: [number, { at: number, n: number, fn: () => void }] | undefined
+      let first: [number, { at: number, ms: number, n: number, fn: () => void }] | undefined
       for (const e of this.#timers) {
         if (e[1].at <= end && (first === undefined || e[1].at < first[1].at || (e[1].at === first[1].at && e[1].n < first[1].n))) first = e
       }
