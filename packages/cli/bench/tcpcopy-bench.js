@@ -553,7 +553,9 @@ try {
       const yCpu = median(ys.map((y) => y.perK.tcpcopy))
       const lossGoal = yLoss < 0.01 ? (xLoss <= GOAL_LOSS ? 'MET' : 'NOT MET') : 'n/a (original ≥ 1 %)'
       const cpuGoal = xCpu <= yCpu ? 'MET' : 'NOT MET'
-      const each = rounds ? ` [${xs.map((x, k) => ys[k] === undefined ? '-' : `${f(x.perK.tcpcopy / ys[k].perK.tcpcopy, 2)}×`).join(' ')}]` : ''
+      // Each round's ratio, ours against the original's run of the same round.
+      const pairs = ts.map((r) => [r.points.find((z) => z.point === point.name), c.find((y) => y.round === r.round)?.points.find((z) => z.point === point.name)])
+      const each = rounds ? ` [${pairs.map(([x, y]) => x === undefined || y === undefined ? '-' : `${f(x.perK.tcpcopy / y.perK.tcpcopy, 2)}×`).join(' ')}]` : ''
       console.log(`  ${padE('', 12)} ${padE(point.name, 10)} vs ${C.name}: loss ${pct(xLoss)} % vs ${pct(yLoss)} % → ${lossGoal}; ` +
         `tcpcopy CPU ${f(xCpu)} vs ${f(yCpu)} s/1k (${f(xCpu / yCpu, 2)}×)${each} → ${cpuGoal}`)
     }
