@@ -117,6 +117,8 @@ const C_INTERCEPT = process.env.TCPCOPY_BENCH_C_INTERCEPT || undefined
 // made a minute apart, which on a shared machine can differ by 30 % alone.
 const ROUNDS = envInt('TCPCOPY_BENCH_ROUNDS', 1)
 if (ROUNDS > 9) throw new Error('TCPCOPY_BENCH_ROUNDS: at most 9')
+/** Rounds actually run: without the originals there is nothing to alternate with. */
+const RUN_ROUNDS = C_TCPCOPY ? ROUNDS : 1
 
 const CPUS = allowedCpus()
 const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset']).status === 0
@@ -471,7 +473,7 @@ function printArch (r) {
   for (const s of r.stats ?? []) console.log(`  at the end: ${s}`)
 }
 
-const RUN_W = ROUNDS > 1 && C_TCPCOPY ? 42 : 30
+const RUN_W = RUN_ROUNDS > 1 ? 42 : 30
 function printImpact (base, runs) {
   console.log(`\nimpact on the online server (client side: http-load in cli; "without" = tcpcopy not running, same test bed, same run;`)
   console.log('  latency from each request\'s scheduled send time, so a backlog shows; server CPU = onl\'s HTTP server per 1000 requests)')
@@ -480,7 +482,7 @@ function printImpact (base, runs) {
     const rows = []
     const b = base.find((x) => x.point === point.name)
     if (b !== undefined) rows.push(['without tcpcopy', b])
-    for (const r of runs) { const x = r.points.find((y) => y.point === point.name); if (x !== undefined) rows.push([`with ${r.program === TS.name ? '' : 'the original '}(${r.arch}${ROUNDS > 1 && C_TCPCOPY ? `, round ${r.round}` : ''})`, x]) }
+    for (const r of runs) { const x = r.points.find((y) => y.point === point.name); if (x !== undefined) rows.push([`with ${r.program === TS.name ? '' : 'the original '}(${r.arch}${RUN_ROUNDS > 1 ? `, round ${r.round}` : ''})`, x]) }
     rows.forEach(([what, x], i) => {
       const l = x.load
       console.log(`  ${padE(i === 0 ? point.label : '', 18)} ${padE(what, RUN_W)} ${pad(Math.round(l.achievedRate), 7)} ${pad(f(l.p50, 2), 7)} ${pad(f(l.p99, 2), 7)} ${pad(f(l.max, 1), 7)} ${pad(l.errors, 6)} ${pad(f(x.perK.server), 15)}` +
@@ -505,10 +507,10 @@ const runs = []
 let failed = false
 try {
   for (const [i, arch] of ARCHS.entries()) {
-    const rounds = C_TCPCOPY ? ROUNDS : 1
-    for (let round = 0; round < rounds && !stopping; round++) {
+    for (let round = 0; round < RUN_ROUNDS && !stopping; round++) {
       // Round 1: ours first; round 2: the original first; and so on.
       const order = C_TCPCOPY ? (round % 2 === 0 ? [TS, C] : [C, TS]) : [TS]
+      if (RUN_ROUNDS > 1) console.log(`\n[round ${round + 1} of ${RUN_ROUNDS}]`)
       for (const prog of order) {
         const r = await benchArch(arch, prog, { baseline: BASELINE && i === 0 && round === 0 && prog === TS })
         progressDone()
@@ -516,7 +518,6 @@ try {
         r.round = round + 1
         runs.push(r)
         if (r.error !== undefined && prog === TS) failed = true
-        if (rounds > 1) console.log(`\n[round ${round + 1} of ${rounds}]`)
         printArch(r)
       }
     }
@@ -541,11 +542,13 @@ try {
         `${f(Math.min(...ratios), 2)}×-${f(Math.max(...ratios), 2)}× what the online server spends serving them`)
     }
     if (c.length === 0 || ts.every((r) => r.points.length === 0)) continue
-    const rounds = ts.length > 1 || c.length > 1
-    if (rounds) console.log(`  ${padE('', 12)} against ${C.name} over ${Math.min(ts.length, c.length)} rounds: loss judged on every round, CPU on the medians (each round's ratio in brackets)`)
+    if (RUN_ROUNDS > 1) console.log(`  ${padE('', 12)} against ${C.name} over ${Math.min(ts.length, c.length)} rounds: loss judged on every round, CPU on the medians (each round's ratio in brackets)`)
+    const at = (r, point) => r?.points.find((z) => z.point === point.name)
     for (const point of POINTS) {
-      const xs = ts.map((r) => r.points.find((z) => z.point === point.name)).filter((x) => x !== undefined)
-      const ys = c.map((r) => r.points.find((z) => z.point === point.name)).filter((y) => y !== undefined)
+      // Ours and the original's run of the same round, side by side.
+      const pairs = ts.map((r) => [at(r, point), at(c.find((y) => y.round === r.round), point)])
+      const xs = pairs.map(([x]) => x).filter((x) => x !== undefined)
+      const ys = c.map((r) => at(r, point)).filter((y) => y !== undefined)
       if (xs.length === 0 || ys.length === 0) continue
       const xLoss = Math.max(...xs.map((x) => x.loss))
       const yLoss = Math.max(...ys.map((y) => y.loss))
@@ -553,9 +556,7 @@ try {
       const yCpu = median(ys.map((y) => y.perK.tcpcopy))
       const lossGoal = yLoss < 0.01 ? (xLoss <= GOAL_LOSS ? 'MET' : 'NOT MET') : 'n/a (original ≥ 1 %)'
       const cpuGoal = xCpu <= yCpu ? 'MET' : 'NOT MET'
-      // Each round's ratio, ours against the original's run of the same round.
-      const pairs = ts.map((r) => [r.points.find((z) => z.point === point.name), c.find((y) => y.round === r.round)?.points.find((z) => z.point === point.name)])
-      const each = rounds ? ` [${pairs.map(([x, y]) => x === undefined || y === undefined ? '-' : `${f(x.perK.tcpcopy / y.perK.tcpcopy, 2)}×`).join(' ')}]` : ''
+      const each = RUN_ROUNDS > 1 ? ` [${pairs.map(([x, y]) => x === undefined || y === undefined ? '-' : `${f(x.perK.tcpcopy / y.perK.tcpcopy, 2)}×`).join(' ')}]` : ''
       console.log(`  ${padE('', 12)} ${padE(point.name, 10)} vs ${C.name}: loss ${pct(xLoss)} % vs ${pct(yLoss)} % → ${lossGoal}; ` +
         `tcpcopy CPU ${f(xCpu)} vs ${f(yCpu)} s/1k (${f(xCpu / yCpu, 2)}×)${each} → ${cpuGoal}`)
     }
