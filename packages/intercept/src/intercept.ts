@@ -1143,10 +1143,13 @@ class InterceptEngine implements Intercept {
     }
     this.#tunnels.delete(t.id)
     this.#ids.release(t.id)
+    // The line is written before the socket closes: whoever sees the close
+    // (the peer, an operator watching both) finds its reason already logged.
+    if (this.#connLog.closed.allow()) {
+      const extra = buffered > 0 ? `, ${buffered} buffered records dropped` : ''
+      this.#log[level](`${t.name} ${why}; ${routes} route${routes === 1 ? '' : 's'} removed${extra}`)
+    }
     t.socket.destroy()
-    if (!this.#connLog.closed.allow()) return
-    const extra = buffered > 0 ? `, ${buffered} buffered records dropped` : ''
-    this.#log[level](`${t.name} ${why}; ${routes} route${routes === 1 ? '' : 's'} removed${extra}`)
   }
 
   // ---- stop ------------------------------------------------------------------------
