@@ -1,10 +1,11 @@
-// Wire compatibility with the original C TCPCopy 1.x, for real: our tcpcopy
-// against the original intercept, and the original tcpcopy against our
-// intercept, in both architectures of ARCHITECTURES.md §4 (the FullLoop test
-// bed of lib/loop.js: cli → onl → tgt, intercept in tgt or in ast). Each pair
-// must copy every request (HTTP with and without keep-alive, a unique id per
-// request), keep every target answer from the client, and leave no
-// compatibility complaint in either program's log.
+// Wire compatibility with the original C TCPCopy 1.x (and 0.9), for real:
+// our tcpcopy against the original intercept, and the original tcpcopy
+// against our intercept, in both architectures of ARCHITECTURES.md §4 (the
+// FullLoop test bed of lib/loop.js: cli → onl → tgt, intercept in tgt or in
+// ast); and our tcpcopy --protocol 0.9 against the original 0.9 intercept
+// (traditional). Each pair must copy every request (HTTP with and without
+// keep-alive, a unique id per request), keep every target answer from the
+// client, and leave no compatibility complaint in either program's log.
 //
 // The original programs are not packaged by Debian and cannot be built from
 // what CI can fetch, so this suite runs only when their binaries are given:
@@ -12,6 +13,9 @@
 //   TCX_ORIG_INTERCEPT_NFQ=<intercept 1.x built with --traditional (NFQUEUE)>
 //   TCX_ORIG_INTERCEPT_PCAP=<intercept 1.x built with --pcap-capture>
 //   node node_modules/mocha/bin/mocha.js --timeout 60000 e2e/interop.test.js
+// and, for the 0.9 protocol (traditional architecture only: the 0.9
+// intercept reads an NFQUEUE, or ip_queue before that):
+//   TCX_ORIG09_INTERCEPT=<intercept 0.9.x built with --enable-nfqueue (80-byte records, combined)>
 // Without them every case is skipped, and says so.
 import { expect } from 'chai'
 import { existsSync } from 'node:fs'
@@ -22,15 +26,20 @@ import { missingTools } from './lib/preflight.js'
 const ORIG = {
   tcpcopy: process.env.TCX_ORIG_TCPCOPY,
   traditional: process.env.TCX_ORIG_INTERCEPT_NFQ,
-  advanced: process.env.TCX_ORIG_INTERCEPT_PCAP
+  advanced: process.env.TCX_ORIG_INTERCEPT_PCAP,
+  intercept09: process.env.TCX_ORIG09_INTERCEPT
 }
 const usable = (p) => p !== undefined && p !== '' && existsSync(p)
 const MAX_LOSS = 0.001
 
 const say = (what, text) => console.log(`      ${what}: ${text}`)
 
-/** Starts the original intercept of `loop`'s architecture (traditional: with the NFQUEUE rule in tgt first). */
-async function startOriginalIntercept (loop) {
+/**
+ * Starts the original intercept of `loop`'s architecture (traditional: with
+ * the NFQUEUE rule in tgt first): the 1.x binary of that architecture, or
+ * `binary` (the 0.9 one, which has the same -p and -l and reads queue 0).
+ */
+async function startOriginalIntercept (loop, binary = ORIG[loop.architecture]) {
   const ns = loop.bed[loop.interceptHost]
   const log = loop.path('orig-intercept.log')
   let args
@@ -40,7 +49,7 @@ async function startOriginalIntercept (loop) {
   } else {
     args = ['-i', 'eth0', '-F', `tcp and src port ${HTTP_PORT}`, '-p', String(CTRL_PORT), '-l', log]
   }
-  const p = new NsProc(ns, ORIG[loop.architecture], args, { name: 'original intercept', stdin: 'ignore' })
+  const p = new NsProc(ns, binary, args, { name: 'original intercept', stdin: 'ignore' })
   loop.procs.push(p)
   await p.until(() => (ns.exec('ss', ['-Hltnp', `( sport = :${CTRL_PORT} )`], { allowFail: true }).stdout ?? '').includes(`pid=${p.pid},`), 10_000, `listening on ${CTRL_PORT}`)
   return { proc: p, args, log: () => readText(log) }
@@ -89,10 +98,17 @@ async function copiesEveryRequest (loop, prefix) {
 const interceptComplaints = (log) => log.split('\n')
   .filter((l) => /not compatible|client too old/.test(l))
   .filter((l) => !/not compatible,client:1536,/.test(l))
+/**
+ * Lines of the original 0.9 intercept's log that say our tcpcopy does not
+ * speak its protocol: "too old tcpcopy" (a hello carrying a client address, as
+ * before 0.9), "not compatible" (another hello version than its own), "unknown
+ * msg type" (a message it cannot read, or records misaligned after a bad size).
+ */
+const intercept09Complaints = (log) => log.split('\n').filter((l) => /too old tcpcopy|not compatible|unknown msg type|payload len wrong/.test(l))
 /** Lines of the original tcpcopy's log that say the control channel broke. */
 const tcpcopyComplaints = (log) => log.split('\n').filter((l) => /Recv socket|send version error|active num is zero/.test(l))
 
-describe('interoperability with the original C TCPCopy 1.x (TCX_ORIG_* binaries)', function () {
+describe('interoperability with the original C TCPCopy 1.x and 0.9 (TCX_ORIG_* binaries)', function () {
   this.timeout(60_000)
 
   before(function () {
@@ -178,5 +194,40 @@ describe('interoperability with the original C TCPCopy 1.x (TCX_ORIG_* binaries)
       })
     })
   }
-})
 
+  describe('traditional: our tcpcopy --protocol 0.9 → the original intercept 0.9', function () {
+    const SKIP = 'SKIPPED: set TCX_ORIG09_INTERCEPT to the original intercept 0.9.x binary (NFQUEUE build) to run this case'
+    let loop
+    let orig
+    before(async function () {
+      if (!usable(ORIG.intercept09)) return this.skip()
+      this.timeout(40_000)
+      loop = await FullLoop.create('traditional', { ports: [HTTP_PORT] })
+      await loop.startServers({ http: true })
+      orig = await startOriginalIntercept(loop, ORIG.intercept09)
+      await loop.startTcpcopy({ extra: ['--protocol', '0.9'] })
+      say('intercept', `${ORIG.intercept09} ${orig.args.join(' ')} (in ${loop.interceptHost})`)
+      say('tcpcopy', `ours, ${loop.tcpcopy.tcpcopyArgs.join(' ')}`)
+    })
+    afterEach(function () {
+      if (this.currentTest?.state === 'failed' && loop !== undefined) console.log(`${loop.diagnostics()}\n--- original intercept log\n${orig?.log().split('\n').slice(-30).join('\n')}`)
+    })
+    after(async () => { await loop?.destroy() })
+
+    it(usable(ORIG.intercept09) ? 'copies every request, with and without keep-alive, and no answer reaches the client' : SKIP, async function () {
+      await copiesEveryRequest(loop, 't9')
+    })
+
+    it(usable(ORIG.intercept09) ? 'the original 0.9 intercept takes our hello as its own version (no "not compatible", no "too old tcpcopy"); our tcpcopy reads its combined 80-byte records without a protocol error'
+      : SKIP, async function () {
+      const log = orig.log()
+      expect(log, 'the 0.9 intercept accepted our control connections').to.match(/it adds fd:\d+/)
+      expect(intercept09Complaints(log)).to.deep.equal([])
+      const st = await loop.tcpcopy.stats()
+      say('tcpcopy statistics', st.line.replace(/^.*\[notice\] /, ''))
+      expect(loop.tcpcopy.log()).to.not.match(/ProtocolError|TC_ERR_PROTO/)
+      expect(loop.tcpcopy.controlConnections(), 'both control connections still up').to.equal(2)
+      expect(orig.proc.running, 'the original 0.9 intercept still runs').to.equal(true)
+    })
+  })
+})
