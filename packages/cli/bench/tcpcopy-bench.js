@@ -47,7 +47,10 @@
 // BENCH_ARCH (traditional,advanced), BENCH_CONNECTIONS (8),
 // BENCH_CLOSE_CONNECTIONS (64), BENCH_BASELINE (1; 0 skips the no-tcpcopy
 // run), BENCH_PIN (1), BENCH_SETTLE_QUIET_MS (2000), BENCH_SETTLE_MAX_MS
-// (15000), BENCH_JSON (a file to write every number to), TCX_LOOP_KEEP=1
+// (15000), BENCH_JSON (a file to write every number to),
+// TCPCOPY_BENCH_ARGS (more arguments for this repository's tcpcopy, shown in
+// its command line: '--wake-interval 0' measures it without spaced turns),
+// TCX_LOOP_KEEP=1
 // (keep the logs of tcpcopy, intercept and both servers; their directories
 // are printed). See bench/README.md.
 // Needs root; not root → one loud line, exit 0. Processes are stopped by PID,
@@ -97,6 +100,8 @@ const CLOSE_CONNS = envInt('BENCH_CLOSE_CONNECTIONS', 64)
 const QUIET_MS = envInt('BENCH_SETTLE_QUIET_MS', 2000, 100)
 const SETTLE_MAX_MS = envInt('BENCH_SETTLE_MAX_MS', 15_000, 1000)
 const BASELINE = process.env.BENCH_BASELINE !== '0'
+/** TCPCOPY_BENCH_ARGS: more arguments for our tcpcopy (split at white space). */
+const OUR_EXTRA_ARGS = (process.env.TCPCOPY_BENCH_ARGS ?? '').split(/\s+/).filter(Boolean)
 const ARCHS = (process.env.BENCH_ARCH || 'traditional,advanced').split(',').map((s) => s.trim()).filter(Boolean)
 for (const a of ARCHS) if (a !== 'traditional' && a !== 'advanced') throw new Error(`BENCH_ARCH: unknown architecture "${a}"`)
 if (SECONDS > 60) throw new Error('BENCH_SECONDS: at most 60')
@@ -309,7 +314,7 @@ async function measurePoint (loop, tally, point, tag, pids) {
 const TS = {
   name: 'tcpcopy-ts',
   async startIntercept (loop) { await loop.startIntercept(); return loop.intercept.pid },
-  async startTcpcopy (loop) { await loop.startTcpcopy(); return loop.tcpcopy.pid },
+  async startTcpcopy (loop) { await loop.startTcpcopy({ extra: OUR_EXTRA_ARGS }); return loop.tcpcopy.pid },
   describe (loop) {
     const strip = (args) => args.filter((a, i, all) => !['-l', '-P'].includes(a) && !['-l', '-P'].includes(all[i - 1]))
     return [`tcpcopy ${strip(loop.tcpcopy.tcpcopyArgs).join(' ')}  (in onl)`, `intercept ${loop.interceptArgs().join(' ')}  (in ${loop.interceptHost})`]

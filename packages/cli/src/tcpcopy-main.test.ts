@@ -91,6 +91,7 @@ describe('tcpcopy command line', () => {
     expect(existsSync(pid)).to.equal(false)
     const log = readFileSync(logPath, 'utf8')
     expect(log).to.contain('capturing inbound packets on eth0 with the filter "tcp and ((dst port 80))"')
+    expect(log).to.contain('busy turns at least 2 ms apart (--wake-interval)')
     expect(log).to.contain('SIGTERM received, stopping')
     expect(io.signals.listenerCount('SIGTERM')).to.equal(0)
   })

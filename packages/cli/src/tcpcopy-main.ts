@@ -61,7 +61,8 @@ function captureText (config: TcpcopyConfig): string {
   if (config.input.kind === 'offline') return `offline replay of ${config.input.file}`
   const where = config.input.kind === 'pcap' && config.input.devices.length > 0 ? config.input.devices.join(',') : 'all interfaces'
   return `capturing inbound packets on ${where} with the filter "${copyFilterText(config)}"; ` +
-    `sending with ${config.outputDevice !== undefined ? `Ethernet frames on ${config.outputDevice}` : 'a raw IPv4 socket'}`
+    `sending with ${config.outputDevice !== undefined ? `Ethernet frames on ${config.outputDevice}` : 'a raw IPv4 socket'}; ` +
+    (config.wakeInterval > 0 ? `busy turns at least ${config.wakeInterval} ms apart (--wake-interval)` : 'every wake-up handled at once (--wake-interval 0)')
 }
 
 /** Runs tcpcopy; resolves with the exit code once it has stopped (or failed to start). */

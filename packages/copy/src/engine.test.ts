@@ -296,6 +296,95 @@ describe('capture and send', () => {
     await copy.stop()
   })
 
+  describe('--wake-interval: busy live turns are spaced by a sleep', () => {
+    function spacedRig (wakeInterval: number): { copy: Copy, capture: MockPacketIo, clock: FakeClock, sleeps: number[], sent: Sent[], sockets: ReturnType<typeof fakeConnector> } {
+      const core = createCopyCore()
+      const capture = new MockPacketIo({ kind: 'packet', regions: copyRegions(core), snap: 65600 })
+      const sent: Sent[] = []
+      const send = new MockPacketIo({ kind: 'raw-ipv4', regions: copyRegions(core), snap: 65536, sink: (bytes, dst) => { sent.push({ bytes, dst }) } })
+      const clock = new FakeClock()
+      clock.now = 1000
+      const sleeps: number[] = []
+      const sockets = fakeConnector()
+      const copy = createCopy(makeConfig({}, { wakeInterval }), {
+        core, capture, send, linkType: LinkType.Ethernet, connect: sockets.connect, clock: clock.clock, timers: clock, statsIntervalMs: 0,
+        sleep: (ms) => { sleeps.push(ms); clock.now += ms }
+      })
+      return { copy, capture, clock, sleeps, sent, sockets }
+    }
+
+    it('the first turn after a quiet spell runs and sends at once; a turn within the interval sleeps out the rest of it, after its send', async () => {
+      const r = spacedRig(2)
+      await r.copy.start()
+      r.capture.deliver(ethernet(syn(40000, 1000)))
+      await flushMicrotasks()
+      expect(r.sleeps, 'an idle tcpcopy does not wait').to.deep.equal([])
+      expect(r.sent).to.have.length(1)
+      r.clock.now += 0.5
+      r.capture.deliver(ethernet(syn(40001, 1000)))
+      await flushMicrotasks()
+      expect(r.sent, 'the turn sent its packet before sleeping').to.have.length(2)
+      expect(r.sleeps).to.deep.equal([1.5])
+      // straight after the sleep: a whole interval
+      r.capture.deliver(ethernet(syn(40002, 1000)))
+      await flushMicrotasks()
+      expect(r.sleeps).to.deep.equal([1.5, 2])
+      // a quiet spell longer than the interval: no wait again
+      r.clock.now += 5
+      r.capture.deliver(ethernet(syn(40003, 1000)))
+      await flushMicrotasks()
+      expect(r.sleeps).to.deep.equal([1.5, 2])
+      expect(r.sent).to.have.length(4)
+      expect(r.copy.stats().packets.captured).to.equal(4)
+      await r.copy.stop()
+    })
+
+    it('spaces control turns (records from intercept) as well as capture turns', async () => {
+      const r = spacedRig(2)
+      await r.copy.start()
+      await flushMicrotasks()
+      r.capture.deliver(ethernet(syn(40000, 1000)))
+      await flushMicrotasks()
+      expect(r.sleeps).to.deep.equal([])
+      r.clock.now += 1
+      // an (unroutable) SYN-ACK record in a combined frame: a control turn 1 ms into the window
+      const synAck = packet({ src: '10.0.1.2', dst: '10.9.9.9', sport: 8080, dport: 40999, seq: 5000, ack: 1001, flags: SYN | ACK, window: 29200, mss: 1460 })
+      r.sockets.sockets[0]!.data(encodeCombinedFrame([encodeRecord(synAck, { dialect: '1.x', payload: false })], { dialect: '1.x', payload: false }))
+      await flushMicrotasks()
+      expect(r.sleeps).to.deep.equal([1])
+      await r.copy.stop()
+    })
+
+    it('0 never sleeps', async () => {
+      const r = spacedRig(0)
+      await r.copy.start()
+      for (let i = 0; i < 5; i++) {
+        r.capture.deliver(ethernet(syn(40000 + i, 1000)))
+        await flushMicrotasks()
+      }
+      expect(r.sleeps).to.deep.equal([])
+      expect(r.sent).to.have.length(5)
+      await r.copy.stop()
+    })
+
+    it('offline replay and the simulator (ingest, no live capture) are never spaced', async () => {
+      const sleeps: number[] = []
+      const core = createCopyCore()
+      const send = new MockPacketIo({ kind: 'raw-ipv4', regions: copyRegions(core), snap: 65536 })
+      const clock = new FakeClock()
+      const copy = createCopy(makeConfig({}, { wakeInterval: 2 }), {
+        core, send, linkType: LinkType.Ethernet, connect: fakeConnector().connect, clock: clock.clock, timers: clock, statsIntervalMs: 0,
+        sleep: (ms) => { sleeps.push(ms) }
+      })
+      await copy.start()
+      for (let i = 0; i < 5; i++) copy.ingest(ethernet(syn(40000 + i, 1000)), LinkType.Ethernet)
+      await flushMicrotasks()
+      expect(sleeps).to.deep.equal([])
+      expect(copy.stats().packets.captured).to.equal(5)
+      await copy.stop()
+    })
+  })
+
   it('fires the timers that came due during a capture turn in that turn: their packets share its send', async () => {
     const r = rig(makeConfig())
     const batches: number[] = []

@@ -36,6 +36,11 @@ import { Tx } from './tx.js'
 
 /** Receive slot for live capture: the largest IPv4 packet plus a link header (VLAN tags included). */
 export const CAPTURE_SNAP = 65535 + 64
+
+const SLEEP_CELL = new Int32Array(new SharedArrayBuffer(4))
+/** Blocks the thread for `ms`: the event loop waits and the CPU is free (the cell is never notified). */
+function blockingSleep (ms: number): void { Atomics.wait(SLEEP_CELL, 0, 0, ms) }
+
 /** Statistics interval of the original (§8). */
 export const STATS_INTERVAL_MS = 30000
 /** RSS check interval of the original (§8). */
@@ -153,6 +158,13 @@ export interface CopyDeps {
   connect?: ConnectFn
   /** Milliseconds, monotonic. Default performance.now(). */
   clock?: () => number
+  /**
+   * Blocks the thread for this many ms: the pause between two busy turns of
+   * live capture (--wake-interval). Default: a real wait (Atomics.wait, no
+   * CPU) when the clock is the default one, none with an injected clock (a
+   * fake clock would not see the time pass).
+   */
+  sleep?: (ms: number) => void
   timers?: CopyTimers
   log?: Logger
   /** Uniform [0, 1); seeds R of §3.3. Default Math.random. */
@@ -342,6 +354,11 @@ class CopyEngine implements Copy {
   #captures: CaptureSlot[] = []
   #sendIo: PacketIo | undefined
   #firstPacketTime = -1
+  /** --wake-interval, and the sleep that spaces busy turns (undefined: turns are not spaced). */
+  readonly #wakeMs: number
+  readonly #sleep: ((ms: number) => void) | undefined
+  /** When the current wake-up window began (#clock ms). */
+  #windowStart = Number.NEGATIVE_INFINITY
   #statsTimer: unknown = undefined
   #memoryTimer: unknown = undefined
   #exit: CopyExit | undefined
@@ -383,6 +400,8 @@ class CopyEngine implements Copy {
     this.#deps = deps
     this.#log = deps.log ?? silentLogger
     this.#clock = deps.clock ?? (() => performance.now())
+    this.#wakeMs = config.wakeInterval
+    this.#sleep = deps.sleep ?? (deps.clock === undefined ? blockingSleep : undefined)
     this.#timers = deps.timers ?? defaultTimers
     this.#limits = { ...DEFAULT_COPY_LIMITS, ...deps.limits }
     this.done = new Promise((resolve) => { this.#resolveDone = resolve })
@@ -1713,6 +1732,28 @@ class CopyEngine implements Copy {
   #endIoTurn (): void {
     this.#queue.runDue()
     this.#endTurn()
+    if (this.#captures.length > 0) this.#spaceTurns()
+  }
+
+  /**
+   * --wake-interval, after a live turn (capture or control) has sent what it
+   * had: a turn that ends less than the interval after the window began
+   * waits out the rest of it, so the next wake-up finds all that came
+   * meanwhile instead of one packet. A turn after a quiet spell begins a new
+   * window and does not wait: an idle tcpcopy still answers at once.
+   * Offline replay and the simulator (no live capture) are never spaced.
+   */
+  #spaceTurns (): void {
+    const sleep = this.#sleep
+    if (sleep === undefined || this.#wakeMs <= 0 || this.#state !== 'running') return
+    const now = this.#clock()
+    const rest = this.#windowStart + this.#wakeMs - now
+    if (rest <= 0) {
+      this.#windowStart = now
+      return
+    }
+    sleep(rest)
+    this.#windowStart = this.#clock()
   }
 
   /**
