@@ -354,7 +354,7 @@ class CopyEngine implements Copy {
   #captures: CaptureSlot[] = []
   #sendIo: PacketIo | undefined
   #firstPacketTime = -1
-  /** --wake-interval, and the sleep that spaces busy turns (undefined: turns are not spaced). */
+  /** --wake-interval (ms), and the sleep that spaces busy turns (undefined: turns are not spaced). */
   readonly #wakeMs: number
   readonly #sleep: ((ms: number) => void) | undefined
   /** When the current wake-up window began (#clock ms). */
@@ -401,7 +401,7 @@ class CopyEngine implements Copy {
     this.#log = deps.log ?? silentLogger
     this.#clock = deps.clock ?? (() => performance.now())
     this.#wakeMs = config.wakeInterval
-    this.#sleep = deps.sleep ?? (deps.clock === undefined ? blockingSleep : undefined)
+    this.#sleep = config.wakeInterval > 0 ? deps.sleep ?? (deps.clock === undefined ? blockingSleep : undefined) : undefined
     this.#timers = deps.timers ?? defaultTimers
     this.#limits = { ...DEFAULT_COPY_LIMITS, ...deps.limits }
     this.done = new Promise((resolve) => { this.#resolveDone = resolve })
@@ -433,7 +433,10 @@ class CopyEngine implements Copy {
       timers: this.#timers,
       log: this.#log,
       onRecord: (record) => { this.#onRecord(record) },
-      onChunkDone: () => { this.#endIoTurn() },
+      onChunkDone: () => {
+        this.#endIoTurn()
+        this.#spaceTurns()
+      },
       onAllLost: (error) => { this.#fatal('no-intercept', error) },
       onUp: () => { if (this.#state === 'starting') this.#state = 'running' }
     })
@@ -617,7 +620,8 @@ class CopyEngine implements Copy {
     } finally {
       slot.pumping = false
     }
-    if (more && !slot.scheduled) {
+    if (!more) this.#spaceTurns()
+    else if (!slot.scheduled) {
       slot.scheduled = true
       const later = this.#timers.setImmediate ?? ((fn: () => void) => this.#timers.setTimeout(fn, 0))
       later(() => {
@@ -1732,12 +1736,11 @@ class CopyEngine implements Copy {
   #endIoTurn (): void {
     this.#queue.runDue()
     this.#endTurn()
-    if (this.#captures.length > 0) this.#spaceTurns()
   }
 
   /**
-   * --wake-interval, after a live turn (capture or control) has sent what it
-   * had: a turn that ends less than the interval after the window began
+   * --wake-interval, once per live wake-up (a capture read to the end, or a
+   * control chunk), after it has sent what it had: a turn that ends less than the interval after the window began
    * waits out the rest of it, so the next wake-up finds all that came
    * meanwhile instead of one packet. A turn after a quiet spell begins a new
    * window and does not wait: an idle tcpcopy still answers at once.
@@ -1745,7 +1748,7 @@ class CopyEngine implements Copy {
    */
   #spaceTurns (): void {
     const sleep = this.#sleep
-    if (sleep === undefined || this.#wakeMs <= 0 || this.#state !== 'running') return
+    if (sleep === undefined || this.#captures.length === 0 || this.#state !== 'running') return
     const now = this.#clock()
     const rest = this.#windowStart + this.#wakeMs - now
     if (rest <= 0) {
