@@ -383,6 +383,31 @@ describe('capture and send', () => {
       expect(copy.stats().packets.captured).to.equal(5)
       await copy.stop()
     })
+
+    it('takes a session\'s rtt as the least its capture reads allow: a packet read late (a spaced turn, a stall) did not come late', async () => {
+      const r = spacedRig(0)
+      await r.copy.start()
+      const ack = (port: number): Uint8Array => ethernet(packet({ src: CLIENT, dst: ONLINE, sport: port, dport: 80, seq: 1001, ack: 1, flags: ACK, window: 64240 }))
+      r.capture.deliver(ethernet(syn(40000, 1000)))
+      await flushMicrotasks()
+      // Its ACK came some time in the next 6 ms; the read that finds it is the first after the SYN's.
+      r.clock.now += 6
+      r.capture.deliver(ack(40000))
+      await flushMicrotasks()
+      // Another SYN, then a read 4 ms later that drained the socket without this session's ACK: it came after that.
+      r.capture.deliver(ethernet(syn(40001, 1000)))
+      await flushMicrotasks()
+      r.clock.now += 4
+      r.capture.deliver(ethernet(syn(40002, 1000)))
+      await flushMicrotasks()
+      r.clock.now += 3
+      r.capture.deliver(ack(40001))
+      await flushMicrotasks()
+      const rtt = (port: number): number | undefined => r.copy.sessions().find((x) => x.clientPort === port)?.rtt
+      expect(rtt(40000), 'no read between the SYN and its ACK: the ACK may have come at once').to.equal(0)
+      expect(rtt(40001), 'the ACK came after the read 4 ms after the SYN').to.equal(4)
+      await r.copy.stop()
+    })
   })
 
   it('fires the timers that came due during a capture turn in that turn: their packets share its send', async () => {

@@ -262,6 +262,8 @@ interface CaptureSlot {
   scheduled: boolean
   /** The largest batch this socket has delivered: a smaller one means it was drained. */
   largest: number
+  /** When a read last drained this socket: what the next read returns came later. */
+  drainedAt: number
 }
 
 /**
@@ -316,6 +318,12 @@ class Segment {
   tsVal = 0
   wscale = -1
   time = 0
+  /**
+   * The earliest time the segment can have arrived: live capture reads in
+   * batches, so a segment read at `time` came after the last read that
+   * drained its socket. Offline and injected segments: `time`.
+   */
+  earliest = 0
   /** Captured source and its port; the mapped client address. */
   srcIp = 0
   sport = 0
@@ -581,7 +589,7 @@ class CopyEngine implements Copy {
     const list = Array.isArray(opened) ? opened : [opened]
     this.#captures = list.map((io) => {
       const own = (io as { linkType?: unknown }).linkType
-      return { io, linkType: this.#deps.linkType ?? (typeof own === 'number' ? own : LinkType.Ethernet), pumping: false, scheduled: false, largest: 0 }
+      return { io, linkType: this.#deps.linkType ?? (typeof own === 'number' ? own : LinkType.Ethernet), pumping: false, scheduled: false, largest: 0, drainedAt: -Infinity }
     })
     for (const slot of this.#captures) slot.io.onReadable(() => { this.#pumpCapture(slot) })
   }
@@ -595,13 +603,15 @@ class CopyEngine implements Copy {
       for (let b = 0; b < this.#limits.batchesPerTurn && more; b++) {
         const n = io.receive(MAX_BATCH)
         if (n === 0) {
+          slot.drainedAt = this.#clock()
           more = false
           break
         }
         const now = this.#clock()
         const dv = this.#dv
+        const earliest = slot.drainedAt
         for (let i = 0; i < n; i++) {
-          this.#ingestAt(dv.getUint32(DESC_OFF + 8 * i, true), dv.getUint32(DESC_OFF + 8 * i + 4, true), slot.linkType, now)
+          this.#ingestAt(dv.getUint32(DESC_OFF + 8 * i, true), dv.getUint32(DESC_OFF + 8 * i + 4, true), slot.linkType, now, earliest)
         }
         this.#endIoTurn()
         // A batch smaller than the largest one the socket has delivered means
@@ -609,6 +619,7 @@ class CopyEngine implements Copy {
         // finds nothing. The poll is level-triggered, so packets that came
         // meanwhile call us again.
         if (n < slot.largest) {
+          slot.drainedAt = now
           more = false
           break
         }
@@ -642,7 +653,8 @@ class CopyEngine implements Copy {
       return
     }
     this.#bytes.set(frame, FRAMES_OFF)
-    this.#ingestAt(FRAMES_OFF, frame.length, linkType, timestampMs ?? this.#clock())
+    const t = timestampMs ?? this.#clock()
+    this.#ingestAt(FRAMES_OFF, frame.length, linkType, t, t)
     this.#endIoTurn()
   }
 
@@ -654,13 +666,13 @@ class CopyEngine implements Copy {
     const t = timestampMs ?? this.#clock()
     const dv = this.#dv
     for (let i = 0; i < n && i < MAX_BATCH; i++) {
-      this.#ingestAt(dv.getUint32(DESC_OFF + 8 * i, true), dv.getUint32(DESC_OFF + 8 * i + 4, true), linkType, t)
+      this.#ingestAt(dv.getUint32(DESC_OFF + 8 * i, true), dv.getUint32(DESC_OFF + 8 * i + 4, true), linkType, t, t)
     }
     this.#endIoTurn()
   }
 
   /** §3.2 acceptance, then §3.3 splitting and replication, for the frame at [off, off+len). */
-  #ingestAt (off: number, len: number, linkType: number, time: number): void {
+  #ingestAt (off: number, len: number, linkType: number, time: number, earliest: number): void {
     this.#captured++
     if (this.#firstPacketTime < 0) this.#firstPacketTime = time
     const ex = this.core.exports
@@ -715,6 +727,7 @@ class CopyEngine implements Copy {
     seg.ack = dv.getUint32(P + P_ACK, true)
     seg.window = dv.getUint16(P + P_WINDOW, true)
     seg.time = time
+    seg.earliest = earliest
     seg.srcIp = srcIp
     seg.sport = sport
     seg.clientIp = clientIp
@@ -858,7 +871,13 @@ class CopyEngine implements Copy {
         return
       }
       if (s.rttStart >= 0) {
-        s.rtt = Math.max(0, Math.round((seg.time - s.rttStart) / this.#c.accelerate))
+        // The least round trip the two capture times allow (§5.5 RTT): the
+        // SYN came by the read that returned it, this packet after the read
+        // that last drained the socket before. With batched reads (and with
+        // --wake-interval spacing them) the read times alone would add up to
+        // a turn's length, or a stall's, to a LAN round trip: a session with
+        // rtt > 1 waits out a response-end timer before every request.
+        s.rtt = Math.round(Math.max(0, seg.earliest - s.rttStart) / this.#c.accelerate)
         s.rttStart = -1
       }
     }
