@@ -425,7 +425,8 @@ class CopyEngine implements Copy {
     this.#pool = config.clients.length > 0 ? new ClientPool(config.clients.map(ipv4ToU32)) : undefined
     this.#replaceLocalhost = config.replaceLocalhost === undefined ? undefined : ipv4ToU32(config.replaceLocalhost)
     this.#r = Math.floor((deps.random ?? Math.random)() * 512) & 511
-    this.#queue = new TimerQueue<Session>(this.#clock, this.#timers, (slot) => { this.#onTimer(slot) }, () => { this.#endTurn() })
+    this.#queue = new TimerQueue<Session>(this.#clock, this.#timers, (slot) => { this.#onTimer(slot) }, () => { this.#endTurn() },
+      this.#sleep !== undefined && deps.capture !== undefined ? this.#wakeMs : 0)
     this.#links = new InterceptLinks({
       intercepts: config.intercepts,
       connections: config.connections,
