@@ -163,7 +163,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   })
 }
 // Whatever happens, the bench ends: every point is bounded, and so is the whole.
-const HARD_LIMIT_MS = 60_000 + ARCHS.length * (1 + (C_TCPCOPY ? 1 : 0)) * POINTS.length * (SECONDS * 1000 + SETTLE_MAX_MS + 20_000) +
+// Each program's run in each round: the test bed and warm-up (about 25 s), then its points.
+const HARD_LIMIT_MS = 60_000 + ARCHS.length * RUN_ROUNDS * (1 + (C_TCPCOPY ? 1 : 0)) * (45_000 + POINTS.length * (SECONDS * 1000 + SETTLE_MAX_MS + 20_000)) +
   (BASELINE ? POINTS.length * (SECONDS * 1000 + 20_000) : 0)
 setTimeout(() => {
   console.error(`tcpcopy bench: still running after ${Math.round(HARD_LIMIT_MS / 1000)} s: giving up`)
