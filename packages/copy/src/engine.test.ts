@@ -367,6 +367,23 @@ describe('capture and send', () => {
       await r.copy.stop()
     })
 
+    it('gives the session timers the same slack: a timer nothing else woke tcpcopy for fires up to the interval late', async () => {
+      for (const [interval, late] of [[0, 0], [2, 2]] as const) {
+        const r = spacedRig(interval)
+        await r.copy.start()
+        r.capture.deliver(ethernet(syn(40000, 1000)))
+        await flushMicrotasks()
+        expect(r.sent).to.have.length(1)
+        // The SYN's retransmission timer (100 ms): no packet comes meanwhile.
+        r.clock.advance(100 + late - 0.5)
+        expect(r.sent, `--wake-interval ${interval}: not yet`).to.have.length(1)
+        r.clock.advance(0.5)
+        expect(r.sent, `--wake-interval ${interval}: the SYN again, ${late} ms after it came due`).to.have.length(2)
+        expect(r.copy.stats().packets.retransmitted).to.equal(1)
+        await r.copy.stop()
+      }
+    })
+
     it('offline replay and the simulator (ingest, no live capture) are never spaced', async () => {
       const sleeps: number[] = []
       const core = createCopyCore()
