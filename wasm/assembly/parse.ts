@@ -40,8 +40,12 @@ const ETH_P_IP: u32 = 0x0800
 const ETH_P_IPV6: u32 = 0x86dd
 const ETH_P_8021Q: u32 = 0x8100
 const ETH_P_8021AD: u32 = 0x88a8
-/** Pseudo-ethertype of a Raw frame: the IP version nibble decides. */
-const ETH_P_ANY_IP: u32 = 0
+/**
+ * Pseudo-ethertype of a Raw frame: the IP version nibble decides. Outside the
+ * 16 bits of a real one, so that a frame whose link header says 0x0000 is not
+ * taken for a Raw one.
+ */
+const ETH_P_ANY_IP: u32 = 0x10000
 const MAX_VLAN_TAGS: u32 = 4
 const ETH_HLEN: u32 = 14
 const SLL_HLEN: u32 = 16

@@ -77,6 +77,20 @@ describe('parsePacket', () => {
       expect(parseBytes(core, ethWith(hex`88 cc  // LLDP`), LinkType.Ethernet).status).to.equal(Status.NotIp)
     })
 
+    it('answers NotIp for ethertype 0x0000 (Ethernet, behind a VLAN tag, SLL, SLL2) even when an IPv4 header follows', () => {
+      const zero = hex`00 00`
+      const tag = hex`81 00 00 07  // 802.1Q, VLAN 7`
+      const frames: Array<[string, Uint8Array, number]> = [
+        ['Ethernet', concat(ethWith(zero), V3_SYN_ACK), LinkType.Ethernet],
+        ['Ethernet + VLAN', concat(ETH_HEADER.subarray(0, 12), tag, zero, V3_SYN_ACK), LinkType.Ethernet],
+        ['SLL', concat(SLL_HEADER.subarray(0, 14), zero, V3_SYN_ACK), LinkType.LinuxSll],
+        ['SLL2', concat(zero, SLL2_HEADER.subarray(2), V3_SYN_ACK), LinkType.LinuxSll2]
+      ]
+      for (const [name, frame, linkType] of frames) expect(parseBytes(core, frame, linkType).status, name).to.equal(Status.NotIp)
+      // the same bytes with 0x0800 parse
+      expect(parseBytes(core, concat(ETH_HEADER.subarray(0, 12), tag, hex`08 00`, V3_SYN_ACK), LinkType.Ethernet).status).to.equal(Status.Ok)
+    })
+
     it('reads up to four stacked VLAN tags and gives up (NotIp) at a fifth', () => {
       const tag = hex`81 00 00 07  // 802.1Q, VLAN 7`
       const four = concat(ETH_HEADER.subarray(0, 12), tag, tag, tag, tag, hex`08 00`)
