@@ -134,13 +134,17 @@ describe('tcpcopy full loop: real clients, servers, tcpcopy and intercept (cli/o
       })
 
       it('2. HTTP with keep-alive (wrk -t1 -c4 -d3s, a unique id per request by Lua; ab -k -n 2000 -c 4): same requests on the same connections', async function () {
+        this.timeout(120_000)
         const leaks0 = loop.leaks()
         const prefix = `${arch}-ka`
         const w = await loop.wrk({ prefix, threads: 1, connections: 4, seconds: 3 })
         expect(w.code, `wrk: ${w.stderr}${w.stdout}`).to.equal(0)
         expect(w.requests, `wrk output: ${w.stdout}`).to.be.greaterThan(0)
         expect(w.badBodies, 'wrk answers that are not onl\'s 200').to.equal(0)
-        const cmp = await loop.settleHttp(`${prefix}-`, { maxMs: 20_000 })
+        // wrk runs flat out (about 20000 req/s on 4 connections here); the copies replay each
+        // connection one round trip at a time and catch up in 10-20 s. The wait ends 2 s after
+        // the last new copy, so a lost request still ends it early; 60 s bounds a slow run.
+        const cmp = await loop.settleHttp(`${prefix}-`, { maxMs: 60_000 })
 
         // Requests per connection: onl keys by cli's port; the copies keep the port (no -f / -n).
         const onlConn = countBy(cmp.onlRequests, (r) => r.port)

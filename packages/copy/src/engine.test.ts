@@ -367,7 +367,7 @@ describe('capture and send', () => {
       await r.copy.stop()
     })
 
-    it('gives the session timers the same slack: a timer nothing else woke tcpcopy for fires up to the interval late', async () => {
+    it('gives the timers that hold back no request the same slack: a SYN retransmission fires the interval late', async () => {
       for (const [interval, late] of [[0, 0], [2, 2]] as const) {
         const r = spacedRig(interval)
         await r.copy.start()

@@ -386,6 +386,14 @@ class CopyEngine implements Copy {
   #clientSyns = 0
   #clientData = 0
   #clientRetrans = 0
+  /**
+   * --wake-interval, live capture: how much later the timers that do not
+   * hold back a request (retransmission, probes, the delayed ACK of a
+   * complete response, cleanup) may fire. A capture or control turn then
+   * usually handles them, instead of a wake-up of their own. The response-end
+   * timer that sends the next buffered request stays exact.
+   */
+  #lax = 0
   #sent = 0
   #contentSent = 0
   #synSent = 0
@@ -425,8 +433,8 @@ class CopyEngine implements Copy {
     this.#pool = config.clients.length > 0 ? new ClientPool(config.clients.map(ipv4ToU32)) : undefined
     this.#replaceLocalhost = config.replaceLocalhost === undefined ? undefined : ipv4ToU32(config.replaceLocalhost)
     this.#r = Math.floor((deps.random ?? Math.random)() * 512) & 511
-    this.#queue = new TimerQueue<Session>(this.#clock, this.#timers, (slot) => { this.#onTimer(slot) }, () => { this.#endTurn() },
-      this.#sleep !== undefined && deps.capture !== undefined ? this.#wakeMs : 0)
+    this.#queue = new TimerQueue<Session>(this.#clock, this.#timers, (slot) => { this.#onTimer(slot) }, () => { this.#endTurn() })
+    this.#lax = this.#sleep !== undefined && deps.capture !== undefined ? this.#wakeMs : 0
     this.#links = new InterceptLinks({
       intercepts: config.intercepts,
       connections: config.connections,
@@ -915,7 +923,7 @@ class CopyEngine implements Copy {
     }
     list[replica] = s
     this.#created++
-    this.#queue.arm(s.gc, now + this.#limits.gcFirstMs)
+    this.#queue.arm(s.gc, now + this.#limits.gcFirstMs + this.#lax)
     return s
   }
 
@@ -1081,7 +1089,7 @@ class CopyEngine implements Copy {
     if (seqDiff(s.nxt, s.repAck) + p.payload - p.skip > s.peerWindow) {
       s.delayedSend = true
       // Nothing in flight to bring a window update: probe after an RTO.
-      if (!seqBefore(s.repAck, s.nxt)) this.#queue.armBefore(s.rto, this.#clock() + this.#rto(s))
+      if (!seqBefore(s.repAck, s.nxt)) this.#queue.armBefore(s.rto, this.#clock() + this.#rto(s) + this.#lax)
       return STOP
     }
     // request boundary: a new request waits for the previous response (unless -W)
@@ -1175,7 +1183,7 @@ class CopyEngine implements Copy {
       s.ipId = p.ipId
       if (sendLen > 0) this.#contentSent++
     }
-    if (sendLen > 0 || synFin) this.#queue.arm(s.rto, this.#clock() + this.#rto(s))
+    if (sendLen > 0 || synFin) this.#queue.arm(s.rto, this.#clock() + this.#rto(s) + this.#lax)
   }
 
   /**
@@ -1235,7 +1243,7 @@ class CopyEngine implements Copy {
     s.hs = HS_SYN_SENT
     this.#fakedSyns++
     this.#sendFaked(s, FLAG_SYN, s.synSeq, 0)
-    this.#queue.arm(s.rto, this.#clock() + this.#rto(s))
+    this.#queue.arm(s.rto, this.#clock() + this.#rto(s) + this.#lax)
   }
 
   #sendFakedAck (s: Session): void {
@@ -1355,7 +1363,7 @@ class CopyEngine implements Copy {
       this.#dropAcked(s)
       if (seqBefore(s.repAck, s.nxt)) {
         if (s.recovering) this.#retransmit(s)
-        this.#queue.arm(s.rto, now + this.#rto(s))
+        this.#queue.arm(s.rto, now + this.#rto(s) + this.#lax)
       } else {
         s.recovering = false
         this.#armProbe(s, now)
@@ -1371,13 +1379,13 @@ class CopyEngine implements Copy {
         s.recovering = true
         this.#fastRetransmits++
         this.#retransmit(s)
-        this.#queue.arm(s.rto, now + Math.max(this.#rto(s), s.rtt))
+        this.#queue.arm(s.rto, now + Math.max(this.#rto(s), s.rtt) + this.#lax)
       }
     }
     // zero window
     if (r.window === 0) {
       s.windowFull = true
-      this.#queue.armBefore(s.rto, now + this.#rto(s))
+      this.#queue.armBefore(s.rto, now + this.#rto(s) + this.#lax)
     } else if (s.windowFull) {
       s.windowFull = false
       resume = true
@@ -1415,7 +1423,7 @@ class CopyEngine implements Copy {
       // segment at once, RFC 1122 §4.2.3.2). Otherwise it runs on rtt (§5.5).
       const ackOnly = s.internalUsage && s.owedSegments < 2 && !s.lastRespFull && r.window !== 0 &&
         !s.delayedSend && !s.windowFull && !s.q.hasNext
-      this.#queue.armBefore(s.pacing, now + (ackOnly ? ACK_DELAY_MS : Math.max(1, s.rtt)))
+      this.#queue.armBefore(s.pacing, now + (ackOnly ? ACK_DELAY_MS + this.#lax : Math.max(1, s.rtt)))
     } else if ((r.flags & FLAG_FIN) === 0 && s.clientFinSent && seqDiff(r.seq, s.ack) === 1 && !seqBefore(s.repAck, s.nxt)) {
       // After our FIN, a pure ACK one byte past what we saw is the target's FIN whose record was lost.
       // (T1 adopts any later seq of a pure ACK; that can acknowledge a lost FIN without noticing it, so
@@ -1650,23 +1658,23 @@ class CopyEngine implements Copy {
       if (probe <= 0 || s.hs !== HS_SYN_CONFIRM || !(s.waiting || this.#hasUnsentData(s))) return
       const due = s.lastResponse + Math.min(60000, Math.max(probe, 4 * s.rtt) * (1 << Math.min(s.probes, 6)))
       if (due > now) {
-        this.#queue.arm(s.rto, due)
+        this.#queue.arm(s.rto, due + this.#lax)
         return
       }
       s.probes++
       this.#probes++
       this.#sendFaked(s, FLAG_ACK, seqAdd(s.nxt, -1), s.ack)
-      this.#queue.arm(s.rto, now + Math.min(60000, Math.max(probe, 4 * s.rtt) * (1 << Math.min(s.probes, 6))))
+      this.#queue.arm(s.rto, now + Math.min(60000, Math.max(probe, 4 * s.rtt) * (1 << Math.min(s.probes, 6))) + this.#lax)
       return
     }
     s.rtoBackoff++
-    this.#queue.arm(s.rto, now + this.#rto(s))
+    this.#queue.arm(s.rto, now + this.#rto(s) + this.#lax)
   }
 
   /** With nothing in flight, the RTO slot serves the idle probe (see CopyLimits.probeIdleMs). */
   #armProbe (s: Session, now: number): void {
     const probe = this.#limits.probeIdleMs
-    if (probe > 0 && (s.waiting || this.#hasUnsentData(s))) this.#queue.arm(s.rto, now + Math.max(probe, 4 * s.rtt))
+    if (probe > 0 && (s.waiting || this.#hasUnsentData(s))) this.#queue.arm(s.rto, now + Math.max(probe, 4 * s.rtt) + this.#lax)
     else this.#queue.cancel(s.rto)
   }
 
@@ -1702,7 +1710,7 @@ class CopyEngine implements Copy {
       this.#endSession(s, false)
       return
     }
-    this.#queue.arm(s.gc, now + this.#limits.gcIntervalMs)
+    this.#queue.arm(s.gc, now + this.#limits.gcIntervalMs + this.#lax)
   }
 
   // ---- session end ---------------------------------------------------------------------------
@@ -1723,7 +1731,7 @@ class CopyEngine implements Copy {
     s.replayPending = false
     this.#links.forget(s.clientIp, s.clientPort)
     this.#closed++
-    this.#queue.arm(s.gc, this.#clock() + this.#limits.timeWaitMs)
+    this.#queue.arm(s.gc, this.#clock() + this.#limits.timeWaitMs + this.#lax)
   }
 
   #destroy (s: Session): void {

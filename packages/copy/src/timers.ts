@@ -68,7 +68,6 @@ export class TimerQueue<T> {
   readonly #fire: (slot: TimerSlot<T>) => void
   readonly #afterRun: () => void
   readonly #lag: number
-  readonly #slack: number
   #handle: unknown = undefined
   #hostDue = Infinity
   /** The delay the pending host timer was set with. */
@@ -78,19 +77,12 @@ export class TimerQueue<T> {
   /** Inside #run: arms do not touch the host timer; the run sets it once when it ends. */
   #running = false
 
-  /**
-   * `slackMs`: how much later than a slot's due time the host timer may wake
-   * the process for it. runDue() still fires each slot at the first turn
-   * after it came due; the slack only lets such a turn (a capture or control
-   * read that would happen anyway) take it, instead of a wake-up of its own.
-   */
-  constructor (clock: () => number, timers: CopyTimers, fire: (slot: TimerSlot<T>) => void, afterRun: () => void, slackMs = 0) {
+  constructor (clock: () => number, timers: CopyTimers, fire: (slot: TimerSlot<T>) => void, afterRun: () => void) {
     this.#clock = clock
     this.#timers = timers
     this.#fire = fire
     this.#afterRun = afterRun
     this.#lag = timers.lagMs ?? 0
-    this.#slack = slackMs > 0 ? slackMs : 0
   }
 
   /** Slots in the heap (armed or lazily cancelled). */
@@ -155,7 +147,7 @@ export class TimerQueue<T> {
     // when runDue() fired what it aimed at.
     if (this.#handle !== undefined && this.#hostDue === top.heapDue) return
     this.#hostDue = top.heapDue
-    const wait = top.heapDue + this.#slack - this.#clock()
+    const wait = top.heapDue - this.#clock()
     const ms = wait <= 0 ? 0 : this.#lag > 0 ? Math.ceil(wait) + this.#lag : wait
     if (this.#handle !== undefined) {
       // The usual case: runDue() fired what the timer aimed at and the next
