@@ -363,7 +363,7 @@ export const tcpcopyOptions = defineTable<TcpcopyConfig>({
       help: 'live capture: while packets keep coming, leave at least this long between two turns of the event loop, so that each turn handles all that came meanwhile; 0 handles each wake-up at once',
       notes: 'Trades delay for CPU: a busy tcpcopy wakes up far less often (at most once per interval), and each copied packet waits at most this long more; an idle one still answers the first packet at once. ' +
         'The session timers that hold back no request (retransmission, probes, the delayed ACK of a complete response, cleanup) get the same slack, so that a turn which packets bring anyway usually handles them; the timer that sends the next buffered request stays exact. ' +
-        'In the tcpcopy bench (traditional; medians of 3 rounds at 2 ms against 1 round at 0) the default of 2 ms cut the CPU per request by 37-60 % against 0 at keep-alive 1500-3000 req/s and close 200-1000 req/s, and by 12 % at keep-alive 500 req/s; the copy delay (target log time minus online log time) went from 0-1 ms to 4-9 ms at the median and 8-31 ms at the 99th percentile. Use 0 where the delay matters more than the CPU. The original has no such option.'
+        'In the tcpcopy bench (traditional; medians of 3 rounds at 2 ms against 1 round at 0) the default of 2 ms cut the CPU per request by 24-53 % against 0 at keep-alive 1500-3000 req/s and close 200-1000 req/s, with no change beyond the noise at keep-alive 500 req/s; the copy delay (target log time minus online log time) went from 0-1 ms to 3-11 ms at the median and 9-25 ms at the 99th percentile. Use 0 where the delay matters more than the CPU. The original has no such option.'
     },
     outputDevice: {
       short: 'o',
