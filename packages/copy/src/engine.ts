@@ -388,10 +388,11 @@ class CopyEngine implements Copy {
   #clientRetrans = 0
   /**
    * --wake-interval, live capture: how much later the timers that do not
-   * hold back a request (retransmission, probes, the delayed ACK of a
-   * complete response, cleanup) may fire. A capture or control turn then
-   * usually handles them, instead of a wake-up of their own. The response-end
-   * timer that sends the next buffered request stays exact.
+   * hold back a request may fire, so that a capture or control turn usually
+   * handles them instead of a wake-up of their own. The queue adds it to
+   * every retransmission/probe (T_RTO) and cleanup (T_GC) slot; of the
+   * pacing slot only the delayed ACK of a complete response takes it. The
+   * response-end timer that sends the next buffered request stays exact.
    */
   #lax = 0
   #sent = 0
@@ -433,8 +434,11 @@ class CopyEngine implements Copy {
     this.#pool = config.clients.length > 0 ? new ClientPool(config.clients.map(ipv4ToU32)) : undefined
     this.#replaceLocalhost = config.replaceLocalhost === undefined ? undefined : ipv4ToU32(config.replaceLocalhost)
     this.#r = Math.floor((deps.random ?? Math.random)() * 512) & 511
-    this.#queue = new TimerQueue<Session>(this.#clock, this.#timers, (slot) => { this.#onTimer(slot) }, () => { this.#endTurn() })
     this.#lax = this.#sleep !== undefined && deps.capture !== undefined ? this.#wakeMs : 0
+    const late: number[] = []
+    late[T_RTO] = this.#lax
+    late[T_GC] = this.#lax
+    this.#queue = new TimerQueue<Session>(this.#clock, this.#timers, (slot) => { this.#onTimer(slot) }, () => { this.#endTurn() }, late)
     this.#links = new InterceptLinks({
       intercepts: config.intercepts,
       connections: config.connections,
@@ -923,7 +927,7 @@ class CopyEngine implements Copy {
     }
     list[replica] = s
     this.#created++
-    this.#queue.arm(s.gc, now + this.#limits.gcFirstMs + this.#lax)
+    this.#queue.arm(s.gc, now + this.#limits.gcFirstMs)
     return s
   }
 
@@ -1089,7 +1093,7 @@ class CopyEngine implements Copy {
     if (seqDiff(s.nxt, s.repAck) + p.payload - p.skip > s.peerWindow) {
       s.delayedSend = true
       // Nothing in flight to bring a window update: probe after an RTO.
-      if (!seqBefore(s.repAck, s.nxt)) this.#queue.armBefore(s.rto, this.#clock() + this.#rto(s) + this.#lax)
+      if (!seqBefore(s.repAck, s.nxt)) this.#queue.armBefore(s.rto, this.#clock() + this.#rto(s))
       return STOP
     }
     // request boundary: a new request waits for the previous response (unless -W)
@@ -1183,7 +1187,7 @@ class CopyEngine implements Copy {
       s.ipId = p.ipId
       if (sendLen > 0) this.#contentSent++
     }
-    if (sendLen > 0 || synFin) this.#queue.arm(s.rto, this.#clock() + this.#rto(s) + this.#lax)
+    if (sendLen > 0 || synFin) this.#queue.arm(s.rto, this.#clock() + this.#rto(s))
   }
 
   /**
@@ -1243,7 +1247,7 @@ class CopyEngine implements Copy {
     s.hs = HS_SYN_SENT
     this.#fakedSyns++
     this.#sendFaked(s, FLAG_SYN, s.synSeq, 0)
-    this.#queue.arm(s.rto, this.#clock() + this.#rto(s) + this.#lax)
+    this.#queue.arm(s.rto, this.#clock() + this.#rto(s))
   }
 
   #sendFakedAck (s: Session): void {
@@ -1363,7 +1367,7 @@ class CopyEngine implements Copy {
       this.#dropAcked(s)
       if (seqBefore(s.repAck, s.nxt)) {
         if (s.recovering) this.#retransmit(s)
-        this.#queue.arm(s.rto, now + this.#rto(s) + this.#lax)
+        this.#queue.arm(s.rto, now + this.#rto(s))
       } else {
         s.recovering = false
         this.#armProbe(s, now)
@@ -1379,13 +1383,13 @@ class CopyEngine implements Copy {
         s.recovering = true
         this.#fastRetransmits++
         this.#retransmit(s)
-        this.#queue.arm(s.rto, now + Math.max(this.#rto(s), s.rtt) + this.#lax)
+        this.#queue.arm(s.rto, now + Math.max(this.#rto(s), s.rtt))
       }
     }
     // zero window
     if (r.window === 0) {
       s.windowFull = true
-      this.#queue.armBefore(s.rto, now + this.#rto(s) + this.#lax)
+      this.#queue.armBefore(s.rto, now + this.#rto(s))
     } else if (s.windowFull) {
       s.windowFull = false
       resume = true
@@ -1658,23 +1662,23 @@ class CopyEngine implements Copy {
       if (probe <= 0 || s.hs !== HS_SYN_CONFIRM || !(s.waiting || this.#hasUnsentData(s))) return
       const due = s.lastResponse + Math.min(60000, Math.max(probe, 4 * s.rtt) * (1 << Math.min(s.probes, 6)))
       if (due > now) {
-        this.#queue.arm(s.rto, due + this.#lax)
+        this.#queue.arm(s.rto, due)
         return
       }
       s.probes++
       this.#probes++
       this.#sendFaked(s, FLAG_ACK, seqAdd(s.nxt, -1), s.ack)
-      this.#queue.arm(s.rto, now + Math.min(60000, Math.max(probe, 4 * s.rtt) * (1 << Math.min(s.probes, 6))) + this.#lax)
+      this.#queue.arm(s.rto, now + Math.min(60000, Math.max(probe, 4 * s.rtt) * (1 << Math.min(s.probes, 6))))
       return
     }
     s.rtoBackoff++
-    this.#queue.arm(s.rto, now + this.#rto(s) + this.#lax)
+    this.#queue.arm(s.rto, now + this.#rto(s))
   }
 
   /** With nothing in flight, the RTO slot serves the idle probe (see CopyLimits.probeIdleMs). */
   #armProbe (s: Session, now: number): void {
     const probe = this.#limits.probeIdleMs
-    if (probe > 0 && (s.waiting || this.#hasUnsentData(s))) this.#queue.arm(s.rto, now + Math.max(probe, 4 * s.rtt) + this.#lax)
+    if (probe > 0 && (s.waiting || this.#hasUnsentData(s))) this.#queue.arm(s.rto, now + Math.max(probe, 4 * s.rtt))
     else this.#queue.cancel(s.rto)
   }
 
@@ -1710,7 +1714,7 @@ class CopyEngine implements Copy {
       this.#endSession(s, false)
       return
     }
-    this.#queue.arm(s.gc, now + this.#limits.gcIntervalMs + this.#lax)
+    this.#queue.arm(s.gc, now + this.#limits.gcIntervalMs)
   }
 
   // ---- session end ---------------------------------------------------------------------------
@@ -1731,7 +1735,7 @@ class CopyEngine implements Copy {
     s.replayPending = false
     this.#links.forget(s.clientIp, s.clientPort)
     this.#closed++
-    this.#queue.arm(s.gc, this.#clock() + this.#limits.timeWaitMs + this.#lax)
+    this.#queue.arm(s.gc, this.#clock() + this.#limits.timeWaitMs)
   }
 
   #destroy (s: Session): void {

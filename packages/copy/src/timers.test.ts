@@ -182,6 +182,22 @@ describe('TimerQueue', () => {
     expect(asked).to.deep.equal([1])
   })
 
+  it('fires every slot of a kind given lateness that much later, armBefore included, and the other kinds on time', () => {
+    const clock = new FakeClock()
+    const fired: string[] = []
+    const q = new TimerQueue<string>(clock.clock, clock, (slot) => { fired.push(`${slot.owner}@${clock.now}`) }, () => {}, [0, 2])
+    const exact = new TimerSlot('exact', 0)
+    const late = new TimerSlot('late', 1)
+    q.arm(exact, 10)
+    q.arm(late, 10)
+    q.armBefore(late, 11) // 13 is not before 12: stays
+    expect(late.due).to.equal(12)
+    q.armBefore(late, 5) // 7 is: moves
+    expect(late.due).to.equal(7)
+    clock.advance(100)
+    expect(fired).to.deep.equal(['late@7', 'exact@10'])
+  })
+
   it('stops everything on close', () => {
     const { clock, q, fired } = setup()
     q.arm(new TimerSlot('a', 0), 10)

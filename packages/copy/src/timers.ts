@@ -68,6 +68,7 @@ export class TimerQueue<T> {
   readonly #fire: (slot: TimerSlot<T>) => void
   readonly #afterRun: () => void
   readonly #lag: number
+  readonly #late: readonly number[]
   #handle: unknown = undefined
   #hostDue = Infinity
   /** The delay the pending host timer was set with. */
@@ -77,19 +78,35 @@ export class TimerQueue<T> {
   /** Inside #run: arms do not touch the host timer; the run sets it once when it ends. */
   #running = false
 
-  constructor (clock: () => number, timers: CopyTimers, fire: (slot: TimerSlot<T>) => void, afterRun: () => void) {
+  /**
+   * `lateMs[kind]`: how much later than asked every slot of that kind fires
+   * (absent: on time). Slots that may be late then usually come due within a
+   * turn that other work brings, instead of waking the process themselves.
+   */
+  constructor (clock: () => number, timers: CopyTimers, fire: (slot: TimerSlot<T>) => void, afterRun: () => void, lateMs: readonly number[] = []) {
     this.#clock = clock
     this.#timers = timers
     this.#fire = fire
     this.#afterRun = afterRun
     this.#lag = timers.lagMs ?? 0
+    this.#late = lateMs
   }
 
   /** Slots in the heap (armed or lazily cancelled). */
   get size (): number { return this.#heap.size }
 
-  /** Arms `slot` to fire at `due` (replacing any earlier arming). */
+  /** Arms `slot` to fire at `due`, plus its kind's lateness (replacing any earlier arming). */
   arm (slot: TimerSlot<T>, due: number): void {
+    this.#armAt(slot, due + (this.#late[slot.kind] ?? 0))
+  }
+
+  /** Arms `slot` only when it is not armed or would fire later than `due` (both with its kind's lateness). */
+  armBefore (slot: TimerSlot<T>, due: number): void {
+    const at = due + (this.#late[slot.kind] ?? 0)
+    if (slot.due < 0 || slot.due > at) this.#armAt(slot, at)
+  }
+
+  #armAt (slot: TimerSlot<T>, due: number): void {
     if (this.#closed) return
     slot.due = due
     if (slot.index < 0) {
@@ -102,11 +119,6 @@ export class TimerQueue<T> {
     // During a run the top may be a slot the run is about to fire: a host
     // timer set for it now would wake the process for nothing afterwards.
     if (!this.#running) this.#schedule()
-  }
-
-  /** Arms `slot` only when it is not armed or would fire later than `due`. */
-  armBefore (slot: TimerSlot<T>, due: number): void {
-    if (slot.due < 0 || slot.due > due) this.arm(slot, due)
   }
 
   cancel (slot: TimerSlot<T>): void {
