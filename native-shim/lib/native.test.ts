@@ -41,6 +41,21 @@ describe('native addon', () => {
     expect(loadAddon().napiVersion).to.equal(8)
   })
 
+  it('sleepMs blocks the thread at least the time asked on the monotonic clock, and refuses bad durations', () => {
+    const { sleepMs } = loadAddon()
+    for (const ms of [0.5, 3, 7.25]) {
+      const t0 = process.hrtime.bigint()
+      sleepMs(ms)
+      const took = Number(process.hrtime.bigint() - t0) / 1e6
+      expect(took, `sleepMs(${ms})`).to.be.at.least(ms)
+    }
+    expect(() => { sleepMs(0) }).not.to.throw()
+    expect(() => { sleepMs(-1) }).to.throw(RangeError, /0-1000/)
+    expect(() => { sleepMs(1001) }).to.throw(RangeError, /0-1000/)
+    expect(() => { sleepMs(Number.NaN) }).to.throw(RangeError, /0-1000/)
+    expect(() => { (sleepMs as (x: unknown) => void)('2') }).to.throw(TypeError, /sleepMs/)
+  })
+
   it('rejects an unknown kind with a TypeError naming it', () => {
     expect(() => new Native('bogus' as never, {})).to.throw(TypeError, /bogus/)
   })

@@ -89,6 +89,8 @@ export type NativeSocketClass = new (kind: NativeKind, options: NativeSocketOpti
 
 export interface NativeAddon {
   NativeSocket: NativeSocketClass
+  /** Blocks the thread for ms (0-1000, fractions allowed) on the monotonic clock; RangeError outside that. */
+  sleepMs (ms: number): void
   /** Test only: memset(buffer + offset, byte, length). */
   fillForTest (buffer: ArrayBuffer, offset: number, length: number, byte: number): void
   napiVersion: number

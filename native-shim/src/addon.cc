@@ -1,8 +1,11 @@
-// Module entry of the tcpcopy-ts native shim: exports NativeSocket and one
-// test-only helper. Linux only.
+// Module entry of the tcpcopy-ts native shim: exports NativeSocket, the
+// blocking sleep that spaces tcpcopy's busy turns, and one test-only helper.
+// Linux only.
 #include <napi.h>
 
+#include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "native_socket.h"
 
@@ -39,8 +42,41 @@ Napi::Value FillForTest(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// sleepMs(ms): blocks the calling thread for ms milliseconds (0 < ms <= 1000,
+// fractions allowed) on CLOCK_MONOTONIC; a signal does not cut it short.
+// tcpcopy's --wake-interval spacing sleeps hundreds of times a second, and
+// one clock_nanosleep costs about half of what Atomics.wait costs (V8's
+// futex emulation adds a mutex, a condition variable and its own clock
+// reads around the same kernel sleep).
+Napi::Value SleepMs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "sleepMs(ms: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  double ms = info[0].As<Napi::Number>().DoubleValue();
+  if (!(ms >= 0) || ms > 1000) {
+    Napi::RangeError::New(env, "sleepMs: ms must be 0-1000").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (ms == 0) return env.Undefined();
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  long long ns = static_cast<long long>(ms * 1e6);
+  until.tv_sec += static_cast<time_t>(ns / 1000000000LL);
+  until.tv_nsec += static_cast<long>(ns % 1000000000LL);
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec += 1;
+    until.tv_nsec -= 1000000000L;
+  }
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSocket", tcpcopy::NativeSocket::Define(env));
+  exports.Set("sleepMs", Napi::Function::New<SleepMs>(env, "sleepMs"));
   exports.Set("fillForTest", Napi::Function::New<FillForTest>(env, "fillForTest"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;

@@ -3,7 +3,7 @@ import { expect } from 'chai'
 import { resolveConfig, tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
 import { runBpf, type BpfInsn } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
-import { openCopyCapture, openCopySend, type CopyNatives } from './tcpcopy-capture.js'
+import { openCopyCapture, openCopySend, turnSleep, type CopyNatives } from './tcpcopy-capture.js'
 
 const OPTS = { regions: {} as PacketIoOptions['regions'], snap: 65535 + 64 }
 const config = (flags: Record<string, string | boolean>): TcpcopyConfig => resolveConfig(tcpcopyOptions, { flags: { intercepts: '10.0.0.3', ...flags } })
@@ -79,5 +79,14 @@ describe('tcpcopy send socket', () => {
     const io = openCopySend(config({ targets: '80-10.0.0.2:8080' }), OPTS, natives)
     expect(io.kind).to.equal('raw-ipv4')
     expect(opened).to.have.length(0)
+  })
+})
+
+describe('tcpcopy turn sleep (--wake-interval)', () => {
+  it('blocks for the rest of the window on the native clock_nanosleep', () => {
+    const sleep = turnSleep()
+    const t0 = process.hrtime.bigint()
+    sleep(2.5)
+    expect(Number(process.hrtime.bigint() - t0) / 1e6).to.be.at.least(2.5)
   })
 })
