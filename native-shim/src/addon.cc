@@ -42,12 +42,13 @@ Napi::Value FillForTest(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// sleepMs(ms): blocks the calling thread for ms milliseconds (0 < ms <= 1000,
-// fractions allowed) on CLOCK_MONOTONIC; a signal does not cut it short.
-// tcpcopy's --wake-interval spacing sleeps hundreds of times a second, and
-// one clock_nanosleep costs about half of what Atomics.wait costs (V8's
-// futex emulation adds a mutex, a condition variable and its own clock
-// reads around the same kernel sleep).
+// sleepMs(ms): blocks the calling thread for ms milliseconds (0-1000,
+// fractions allowed; 0 returns at once) on CLOCK_MONOTONIC; a signal does
+// not cut it short. tcpcopy's --wake-interval spacing sleeps hundreds of
+// times a second, and a 2 ms sleep through this call costs about 17 us of
+// CPU against about 22 us for Atomics.wait (V8's futex emulation adds a
+// mutex, a condition variable and its own clock reads around the same
+// kernel sleep).
 Napi::Value SleepMs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) {
