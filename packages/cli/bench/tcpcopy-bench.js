@@ -163,7 +163,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   })
 }
 // Whatever happens, the bench ends: every point is bounded, and so is the whole.
-// Each program's run in each round: the test bed and warm-up (about 25 s), then its points.
+// Each program's run in each round: the test bed and warm-up (about 30 s), then its points.
 const HARD_LIMIT_MS = 60_000 + ARCHS.length * RUN_ROUNDS * (1 + (C_TCPCOPY ? 1 : 0)) * (45_000 + POINTS.length * (SECONDS * 1000 + SETTLE_MAX_MS + 20_000)) +
   (BASELINE ? POINTS.length * (SECONDS * 1000 + 20_000) : 0)
 setTimeout(() => {
@@ -376,12 +376,16 @@ const C = {
 // alone meets new paths at the first close load (connection set-up and
 // tear-down) and is deoptimized, then optimized again with both kinds of
 // feedback during the next phase (V8's --trace-deopt shows it). With a single
-// round that re-optimization fell into the first measured point.
+// round that re-optimization fell into the first measured point. The close
+// phases are the longer ones: the per-connection paths (session set-up and
+// tear-down, CLIENT_ADD writes, Node's timers) run once per connection, and
+// with 5 s of close warm-up V8's --trace-opt still showed them being
+// optimized, and re-optimized after a rare branch, during the first point.
 const WARM = [
   { name: 'warmka', keepAlive: true, rate: 2000, seconds: 5 },
-  { name: 'warmclose', keepAlive: false, rate: 300, seconds: 3 },
+  { name: 'warmclose', keepAlive: false, rate: 300, seconds: 6 },
   { name: 'warmka2', keepAlive: true, rate: 2000, seconds: 3 },
-  { name: 'warmclose2', keepAlive: false, rate: 300, seconds: 2 }
+  { name: 'warmclose2', keepAlive: false, rate: 300, seconds: 4 }
 ]
 
 async function benchArch (arch, prog, { baseline }) {
