@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tcpcopy_native",
-      "sources": ["src/addon.cc", "src/native_socket.cc"],
+      "sources": ["src/addon.cc", "src/native_socket.cc", "src/wake_timer.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",

@@ -56,6 +56,94 @@ describe('native addon', () => {
     expect(() => { (sleepMs as (x: unknown) => void)('2') }).to.throw(TypeError, /sleepMs/)
   })
 
+  it('WakeTimer calls its function once per arming, no sooner than asked; arming again restarts it; disarm and close stop it', async () => {
+    const { WakeTimer } = loadAddon()
+    const fired: number[] = []
+    let t0 = performance.now()
+    const t = new WakeTimer(() => { fired.push(performance.now() - t0) })
+    try {
+      expect(t.armed).to.equal(false)
+      t.arm(15)
+      expect(t.armed).to.equal(true)
+      await sleep(60)
+      expect(fired).to.have.length(1)
+      expect(fired[0]).to.be.at.least(14) // the loop's clock is whole milliseconds, as for setTimeout
+      expect(t.armed).to.equal(false)
+
+      // arming again while it runs counts from the new arming
+      t0 = performance.now()
+      t.arm(20)
+      await sleep(10)
+      t0 = performance.now()
+      t.arm(20)
+      await sleep(60)
+      expect(fired).to.have.length(2)
+      expect(fired[1]).to.be.at.least(19)
+
+      t.arm(10)
+      t.disarm()
+      expect(t.armed).to.equal(false)
+      await sleep(40)
+      expect(fired).to.have.length(2)
+
+      // the function may arm it again from inside
+      let again = 0
+      const u = new WakeTimer(() => { if (++again < 3) u.arm(1) })
+      u.arm(0)
+      await sleep(50)
+      expect(again).to.equal(3)
+      u.close()
+
+      t.arm(5)
+      t.close()
+      expect(t.closed).to.equal(true)
+      await sleep(30)
+      expect(fired).to.have.length(2)
+      expect(() => { t.arm(1) }).to.throw(Error, /closed/)
+      expect(() => { t.close() }).not.to.throw()
+    } finally {
+      t.close()
+    }
+  })
+
+  it('WakeTimer refuses bad arguments, keeps the loop alive only while armed, and sends exceptions to uncaughtException (in a child)', () => {
+    const { WakeTimer } = loadAddon()
+    expect(() => new (WakeTimer as unknown as new (x: unknown) => unknown)(5)).to.throw(TypeError, /callback/)
+    const t = new WakeTimer(() => {})
+    expect(() => { t.arm(-1) }).to.throw(RangeError, /0-2147483647/)
+    expect(() => { t.arm(Number.NaN) }).to.throw(RangeError, /0-2147483647/)
+    expect(() => { t.arm(2 ** 31) }).to.throw(RangeError, /0-2147483647/)
+    expect(() => { (t.arm as (x: unknown) => void)('5') }).to.throw(TypeError, /arm/)
+    t.close()
+    const native = JSON.stringify(new URL('./native.js', import.meta.url).href)
+    // armed: the process waits for it; disarmed: it exits at once
+    const armed = runChild(`
+      import { loadAddon } from ${native}
+      const t0 = Date.now()
+      const t = new (loadAddon().WakeTimer)(() => { console.log('fired after', Date.now() - t0 >= 299 ? 'enough' : 'too little') })
+      t.arm(300)
+    `)
+    expect(armed.status, armed.stderr).to.equal(0)
+    expect(armed.stdout.trim()).to.equal('fired after enough')
+    const disarmed = runChild(`
+      import { loadAddon } from ${native}
+      const t = new (loadAddon().WakeTimer)(() => { console.log('fired') })
+      t.arm(5000)
+      t.disarm()
+      const t0 = Date.now()
+      process.on('exit', () => { console.log(Date.now() - t0 < 4000 ? 'exited' : 'waited') })
+    `)
+    expect(disarmed.status, disarmed.stderr).to.equal(0)
+    expect(disarmed.stdout.trim()).to.equal('exited')
+    const thrown = runChild(`
+      import { loadAddon } from ${native}
+      process.on('uncaughtException', (err) => { console.log('caught: ' + err.message); process.exit(0) })
+      new (loadAddon().WakeTimer)(() => { throw new Error('from the timer') }).arm(1)
+    `)
+    expect(thrown.status, thrown.stderr).to.equal(0)
+    expect(thrown.stdout.trim()).to.equal('caught: from the timer')
+  })
+
   it('rejects an unknown kind with a TypeError naming it', () => {
     expect(() => new Native('bogus' as never, {})).to.throw(TypeError, /bogus/)
   })

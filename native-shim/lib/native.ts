@@ -87,8 +87,26 @@ export interface NativeSocket {
 
 export type NativeSocketClass = new (kind: NativeKind, options: NativeSocketOptions) => NativeSocket
 
+/**
+ * One libuv timer that calls its function on the loop thread when it
+ * expires (whole milliseconds of the loop's clock, as setTimeout). arm(ms)
+ * starts it, or again from now if it is running; fractions round up; a bad
+ * ms is a RangeError, a closed timer an Error. Armed, it keeps the event
+ * loop alive; disarmed or closed, nothing, itself included. An exception in
+ * the function goes to 'uncaughtException'.
+ */
+export interface NativeWakeTimer {
+  arm (ms: number): void
+  disarm (): void
+  /** Stops it for good; idempotent. */
+  close (): void
+  readonly armed: boolean
+  readonly closed: boolean
+}
+
 export interface NativeAddon {
   NativeSocket: NativeSocketClass
+  WakeTimer: new (fn: () => void) => NativeWakeTimer
   /** Blocks the thread for ms (0-1000, fractions allowed) on the monotonic clock; RangeError outside that. */
   sleepMs (ms: number): void
   /** Test only: memset(buffer + offset, byte, length). */

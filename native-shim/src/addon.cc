@@ -1,5 +1,6 @@
 // Module entry of the tcpcopy-ts native shim: exports NativeSocket, the
-// blocking sleep that spaces tcpcopy's busy turns, and one test-only helper.
+// blocking sleep that spaces tcpcopy's busy turns, WakeTimer (the one timer
+// that wakes tcpcopy for its session timers), and one test-only helper.
 // Linux only.
 #include <napi.h>
 
@@ -8,6 +9,7 @@
 #include <ctime>
 
 #include "native_socket.h"
+#include "wake_timer.h"
 
 namespace {
 
@@ -77,6 +79,7 @@ Napi::Value SleepMs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSocket", tcpcopy::NativeSocket::Define(env));
+  exports.Set("WakeTimer", tcpcopy::WakeTimer::Define(env));
   exports.Set("sleepMs", Napi::Function::New<SleepMs>(env, "sleepMs"));
   exports.Set("fillForTest", Napi::Function::New<FillForTest>(env, "fillForTest"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));

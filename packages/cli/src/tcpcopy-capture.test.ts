@@ -3,7 +3,9 @@ import { expect } from 'chai'
 import { resolveConfig, tcpcopyOptions, type TcpcopyConfig } from '@tcpcopy/config'
 import { runBpf, type BpfInsn } from '@tcpcopy/bpf'
 import type { PacketIo, PacketIoOptions } from '@tcpcopy/interface'
-import { openCopyCapture, openCopySend, turnSleep, type CopyNatives } from './tcpcopy-capture.js'
+import { TimerQueue, TimerSlot, type CopyTimers } from '@tcpcopy/copy'
+import type { NativeWakeTimer } from '@tcpcopy/native-shim'
+import { liveTimers, openCopyCapture, openCopySend, turnSleep, type CopyNatives } from './tcpcopy-capture.js'
 
 const OPTS = { regions: {} as PacketIoOptions['regions'], snap: 65535 + 64 }
 const config = (flags: Record<string, string | boolean>): TcpcopyConfig => resolveConfig(tcpcopyOptions, { flags: { intercepts: '10.0.0.3', ...flags } })
@@ -88,5 +90,28 @@ describe('tcpcopy turn sleep (--wake-interval)', () => {
     const t0 = process.hrtime.bigint()
     sleep(2.5)
     expect(Number(process.hrtime.bigint() - t0) / 1e6).to.be.at.least(2.5)
+  })
+})
+
+describe('tcpcopy live timers', () => {
+  it("drive the session timer queue with the shim's WakeTimer: one native timer, re-armed, closed with the queue", async () => {
+    const base = liveTimers()
+    expect(base.wakeTimer).to.be.a('function')
+    const made: NativeWakeTimer[] = []
+    const timers: CopyTimers = { ...base, wakeTimer: (fn) => { const t = base.wakeTimer!(fn) as NativeWakeTimer; made.push(t); return t } }
+    const fired: string[] = []
+    const now = (): number => performance.now()
+    const q = new TimerQueue<string>(now, timers, (slot) => { fired.push(slot.owner) }, () => {})
+    expect(made).to.have.length(1)
+    q.arm(new TimerSlot('b', 0), now() + 20)
+    q.arm(new TimerSlot('a', 0), now() + 5)
+    expect(made[0]?.armed).to.equal(true)
+    await new Promise((resolve) => setTimeout(resolve, 80))
+    expect(fired).to.deep.equal(['a', 'b'])
+    expect(made[0]?.armed).to.equal(false)
+    q.arm(new TimerSlot('c', 0), now() + 1000)
+    q.close()
+    expect(made[0]?.closed).to.equal(true)
+    expect(made).to.have.length(1)
   })
 })

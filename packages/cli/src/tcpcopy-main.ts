@@ -9,7 +9,7 @@ import { FileLog } from './log.js'
 import { PidFile } from './pidfile.js'
 import { isDaemonChild } from './daemon.js'
 import { exitCodeFor, EXIT_OK, EXIT_USAGE, EXIT_FAILURE, EXIT_SYSTEM } from './exit-codes.js'
-import { openCopyCapture, openCopySend, copyFilterText, turnSleep } from './tcpcopy-capture.js'
+import { openCopyCapture, openCopySend, copyFilterText, liveTimers, turnSleep } from './tcpcopy-capture.js'
 import { runOfflineReplay, type OfflineDeps, type OfflineResult } from './offline.js'
 import {
   ProgramSignals, daemonParent, failWith, openProgramLog, parseProgram, startFailed, startSucceeded,
@@ -34,6 +34,7 @@ export function defaultCopyEngine (config: TcpcopyConfig, log: Logger): Copy {
     capture: config.input.kind === 'offline' ? undefined : (opts: PacketIoOptions) => openCopyCapture(config, opts),
     send: (opts: PacketIoOptions) => openCopySend(config, opts),
     sleep: config.input.kind === 'offline' || config.wakeInterval === 0 ? undefined : turnSleep(),
+    timers: config.input.kind === 'offline' ? undefined : liveTimers(),
     log
   })
 }

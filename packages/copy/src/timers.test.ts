@@ -198,6 +198,57 @@ describe('TimerQueue', () => {
     expect(fired).to.deep.equal(['late@7', 'exact@10'])
   })
 
+  it('with a wake timer: re-arms that one timer for each new earliest slot, disarms it when none is left, closes it on close, and never calls setTimeout', () => {
+    const clock = new FakeClock()
+    const log: string[] = []
+    let pending: unknown
+    let made = 0
+    const timers: CopyTimers = {
+      setTimeout: () => { throw new Error('setTimeout called') },
+      clearTimeout: () => { throw new Error('clearTimeout called') },
+      lagMs: 1,
+      wakeTimer: (fn) => {
+        made++
+        return {
+          arm: (ms) => {
+            log.push(`arm ${ms}@${clock.now}`)
+            if (pending !== undefined) clock.clearTimeout(pending)
+            pending = clock.setTimeout(() => { pending = undefined; fn() }, ms)
+          },
+          disarm: () => {
+            log.push(`disarm@${clock.now}`)
+            if (pending !== undefined) clock.clearTimeout(pending)
+            pending = undefined
+          },
+          close: () => { log.push('close') }
+        }
+      }
+    }
+    const fired: string[] = []
+    const q = new TimerQueue<string>(clock.clock, timers, (slot) => { fired.push(`${slot.owner}@${clock.now}`) }, () => {})
+    expect(made).to.equal(1)
+    const a = new TimerSlot('a', 0)
+    const b = new TimerSlot('b', 0)
+    q.arm(a, 30) // ceil(30) + lag 1
+    q.arm(b, 10) // earlier: armed again
+    q.arm(a, 40) // later than the top: nothing to do
+    expect(log).to.deep.equal(['arm 31@0', 'arm 11@0'])
+    clock.advance(11)
+    expect(fired).to.deep.equal(['b@11'])
+    expect(log.slice(2)).to.deep.equal(['arm 20@11']) // a's heap key is still 30 (re-queued when it comes up)
+    // a turn that packets brought fires a before its timer: the timer is disarmed, not left to wake for nothing
+    clock.now = 41
+    q.runDue()
+    expect(fired).to.deep.equal(['b@11', 'a@41'])
+    expect(log.slice(3)).to.deep.equal(['disarm@41'])
+    expect(clock.pending).to.equal(0)
+    q.arm(a, 50)
+    q.close()
+    expect(log.slice(4)).to.deep.equal(['arm 10@41', 'disarm@41', 'close'])
+    clock.advance(100)
+    expect(fired).to.have.length(2)
+  })
+
   it('stops everything on close', () => {
     const { clock, q, fired } = setup()
     q.arm(new TimerSlot('a', 0), 10)

@@ -27,6 +27,20 @@ export interface CopyTimers {
    * the timers are exact (virtual clocks).
    */
   readonly lagMs?: number
+  /**
+   * Optional: one re-armable timer that calls `fn` (the native shim's
+   * WakeTimer). When present, the queue's host timer is this one timer,
+   * armed again for each new earliest slot, instead of a setTimeout and a
+   * clearTimeout per change (Node's timer lists and a Timeout object each).
+   */
+  wakeTimer? (fn: () => void): WakeTimer
+}
+
+/** A re-armable host timer: arm(ms) starts it or starts it again from now. */
+export interface WakeTimer {
+  arm (ms: number): void
+  disarm (): void
+  close (): void
 }
 
 /**
@@ -69,7 +83,9 @@ export class TimerQueue<T> {
   readonly #afterRun: () => void
   readonly #lag: number
   readonly #late: readonly number[]
+  /** The pending host timer: a setTimeout handle, or true while the wake timer is armed. */
   #handle: unknown = undefined
+  readonly #wake: WakeTimer | undefined
   #hostDue = Infinity
   /** The delay the pending host timer was set with. */
   #hostMs = -1
@@ -90,6 +106,7 @@ export class TimerQueue<T> {
     this.#afterRun = afterRun
     this.#lag = timers.lagMs ?? 0
     this.#late = lateMs
+    this.#wake = timers.wakeTimer?.(this.#onHost)
   }
 
   /** Slots in the heap (armed or lazily cancelled). */
@@ -141,8 +158,8 @@ export class TimerQueue<T> {
   /** Stops everything; later arm() calls are ignored. */
   close (): void {
     this.#closed = true
-    if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
-    this.#handle = undefined
+    this.#cancelHost()
+    this.#wake?.close()
     for (const s of this.#heap.items) s.due = -1
     this.#heap.clear()
   }
@@ -150,8 +167,7 @@ export class TimerQueue<T> {
   #schedule (): void {
     const top = this.#heap.peek()
     if (top === undefined) {
-      if (this.#handle !== undefined) this.#timers.clearTimeout(this.#handle)
-      this.#handle = undefined
+      this.#cancelHost()
       this.#hostDue = Infinity
       return
     }
@@ -161,6 +177,11 @@ export class TimerQueue<T> {
     this.#hostDue = top.heapDue
     const wait = top.heapDue - this.#clock()
     const ms = wait <= 0 ? 0 : this.#lag > 0 ? Math.ceil(wait) + this.#lag : wait
+    if (this.#wake !== undefined) {
+      this.#wake.arm(ms)
+      this.#handle = true
+      return
+    }
     if (this.#handle !== undefined) {
       // The usual case: runDue() fired what the timer aimed at and the next
       // slot is as far ahead (a pacing slot a millisecond or two away).
@@ -172,6 +193,13 @@ export class TimerQueue<T> {
     }
     this.#hostMs = ms
     this.#handle = this.#timers.setTimeout(this.#onHost, ms)
+  }
+
+  #cancelHost (): void {
+    if (this.#handle === undefined) return
+    if (this.#wake !== undefined) this.#wake.disarm()
+    else this.#timers.clearTimeout(this.#handle)
+    this.#handle = undefined
   }
 
   readonly #onHost = (): void => {
