@@ -144,6 +144,30 @@ describe('native addon', () => {
     expect(thrown.stdout.trim()).to.equal('caught: from the timer')
   })
 
+  it('a WakeTimer that is not armed holds nothing: it and its function are collected; an armed one is kept until it fires', async function () {
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc === undefined) this.skip() // needs node --expose-gc (the test script passes it)
+    const { WakeTimer } = loadAddon()
+    const collected = new Set<string>()
+    const registry = new FinalizationRegistry<string>((what) => { collected.add(what) })
+    let fired = false
+    ;(() => {
+      const idle = new WakeTimer(() => {})
+      idle.arm(10_000)
+      idle.disarm()
+      registry.register(idle, 'disarmed')
+      const armed = new WakeTimer(() => { fired = true })
+      armed.arm(150)
+      registry.register(armed, 'armed')
+    })()
+    for (let i = 0; i < 10 && !collected.has('disarmed'); i++) { gc!(); await sleep(10) }
+    expect([...collected]).to.deep.equal(['disarmed'])
+    await sleep(200)
+    expect(fired).to.equal(true)
+    for (let i = 0; i < 10 && !collected.has('armed'); i++) { gc!(); await sleep(10) }
+    expect(collected.has('armed')).to.equal(true)
+  })
+
   it('rejects an unknown kind with a TypeError naming it', () => {
     expect(() => new Native('bogus' as never, {})).to.throw(TypeError, /bogus/)
   })

@@ -1,5 +1,6 @@
 // Per-session timers without a host timer per session: an indexed binary
-// heap of slots ordered by due time, and one host setTimeout for the earliest.
+// heap of slots ordered by due time, and one host timer for the earliest (a
+// setTimeout, or the wake timer CopyTimers may give).
 // Arming a slot allocates nothing; cancelling is lazy (the slot is skipped
 // when it comes up). The engine also fires the due slots at the end of its
 // capture and control turns (runDue), so the host timer wakes the process
